@@ -1,0 +1,14 @@
+/**
+ * Migrations live in code (not discovered on disk) so they ship inside the package and run
+ * the same on both dialects; names sort in the order they apply.
+ */
+import type { Migration, MigrationProvider } from 'kysely/migration';
+import { initial } from './0001_initial.ts';
+import type { DialectName } from './columns.ts';
+
+export function migrationProvider(dialect: DialectName): MigrationProvider {
+  const migrations: Record<string, Migration> = {
+    '0001_initial': initial(dialect),
+  };
+  return { getMigrations: async () => migrations };
+}

@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import type { NewOutboxEvent, Store } from './index.ts';
+import { exampleRegistration, exampleTenant, forEachDatabase } from './testing.ts';
+
+async function seed(store: Store): Promise<void> {
+  await store.tenants.create(exampleTenant());
+  await store.registrations.insert(exampleRegistration());
+  await store.registrations.insert(exampleRegistration({ id: 'reg-2', pushToken: 'p2' }));
+}
+
+function mail(dedupeKey: string, extra: Partial<NewOutboxEvent> = {}): NewOutboxEvent {
+  return {
+    registrationId: 'reg-1',
+    kind: 'new_mail',
+    itemId: `item-${dedupeKey}`,
+    dedupeKey,
+    payload: {},
+    ...extra,
+  };
+}
+
+forEachDatabase('outbox/enqueue dedupes a retried notification', async (store) => {
+  await seed(store);
+  assert.equal(await store.outbox.enqueue([mail('n1'), mail('n2')]), 2);
+  // Exchange retries the same notification (same key) together with a new one.
+  assert.equal(await store.outbox.enqueue([mail('n1'), mail('n3')]), 1);
+  assert.equal(await store.outbox.enqueue([mail('n1')]), 0);
+  // The key is unique per registration, not globally.
+  assert.equal(await store.outbox.enqueue([mail('n1', { registrationId: 'reg-2' })]), 1);
+  assert.deepEqual(
+    (await store.outbox.listForRegistration('reg-1')).map((e) => e.dedupeKey),
+    ['n1', 'n2', 'n3'],
+  );
+  assert.equal(await store.outbox.enqueue([]), 0);
+});
+
+forEachDatabase('outbox/enqueue counts a key repeated within one call once', async (store) => {
+  await seed(store);
+  assert.equal(await store.outbox.enqueue([mail('n1'), mail('n1'), mail('n2')]), 2);
+});
+
+forEachDatabase('outbox/enqueue is all or nothing', async (store) => {
+  await seed(store);
+  // 600 rows span two insert statements; the bad last row must undo the first statement too.
+  const events = Array.from({ length: 599 }, (_, i) => mail(`k${i}`));
+  events.push(mail('bad', { registrationId: 'no-such-registration' }));
+  await assert.rejects(store.outbox.enqueue(events));
+  assert.deepEqual(await store.outbox.listForRegistration('reg-1'), []);
+  assert.equal(await store.outbox.enqueue(events.slice(0, 599)), 599);
+});
+
+forEachDatabase('outbox/row fields and payload round-trip', async (store, { clock }) => {
+  await seed(store);
+  const payload = {
+    events: [{ type: 'NewMail', itemId: 'AAMk=', when: '2025-01-01T00:00:00Z' }],
+    n: 1.5,
+    ok: true,
+  };
+  await store.outbox.enqueue([{ registrationId: 'reg-1', kind: 'badge_refresh', dedupeKey: 'b', payload }]);
+  const [event] = await store.outbox.listForRegistration('reg-1');
+  assert.deepEqual(event, {
+    id: event?.id,
+    registrationId: 'reg-1',
+    kind: 'badge_refresh',
+    itemId: null,
+    dedupeKey: 'b',
+    payload,
+    status: 'pending',
+    attempts: 0,
+    availableAt: clock.now(),
+    leaseOwner: null,
+    leaseUntil: null,
+    lastError: null,
+    createdAt: clock.now(),
+  });
+});
+
+forEachDatabase('outbox/claim leases due rows only, oldest first', async (store, { clock }) => {
+  await seed(store);
+  const now = clock.now();
+  await store.outbox.enqueue([
+    mail('later', { availableAt: now + 60_000 }),
+    mail('due-2', { availableAt: now - 10 }),
+    mail('due-1', { availableAt: now - 20 }),
+    mail('due-3', { availableAt: now }),
+  ]);
+  const claimed = await store.outbox.claim({ owner: 'node-a', limit: 10, leaseMs: 30_000, now });
+  assert.deepEqual(
+    claimed.map((e) => e.dedupeKey),
+    ['due-1', 'due-2', 'due-3'],
+  );
+  for (const e of claimed) {
+    assert.equal(e.status, 'processing');
+    assert.equal(e.leaseOwner, 'node-a');
+    assert.equal(e.leaseUntil, now + 30_000);
+    assert.equal(e.attempts, 1);
+  }
+  assert.deepEqual(await store.outbox.claim({ owner: 'node-b', limit: 10, leaseMs: 30_000, now }), []);
+  assert.deepEqual(await store.outbox.countByStatus(), { pending: 1, processing: 3, done: 0, failed: 0 });
+});
+
+forEachDatabase('outbox/claim respects the limit', async (store, { clock }) => {
+  await seed(store);
+  await store.outbox.enqueue(['a', 'b', 'c', 'd', 'e'].map((k) => mail(k)));
+  const now = clock.now();
+  assert.equal((await store.outbox.claim({ owner: 'w', limit: 2, leaseMs: 1000, now })).length, 2);
+  assert.equal((await store.outbox.claim({ owner: 'w', limit: 2, leaseMs: 1000, now })).length, 2);
+  assert.equal((await store.outbox.claim({ owner: 'w', limit: 2, leaseMs: 1000, now })).length, 1);
+  assert.deepEqual(await store.outbox.claim({ owner: 'w', limit: 0, leaseMs: 1000, now }), []);
+});
+
+forEachDatabase('outbox/expired lease is claimed again', async (store, { clock }) => {
+  await seed(store);
+  await store.outbox.enqueue([mail('n1')]);
+  const t0 = clock.now();
+  const [first] = await store.outbox.claim({ owner: 'dead-node', limit: 1, leaseMs: 1000, now: t0 });
+  assert.equal(first?.attempts, 1);
+  assert.deepEqual(await store.outbox.claim({ owner: 'node-b', limit: 1, leaseMs: 1000, now: t0 + 999 }), []);
+  const [again] = await store.outbox.claim({ owner: 'node-b', limit: 1, leaseMs: 1000, now: t0 + 1000 });
+  assert.equal(again?.id, first?.id);
+  assert.equal(again?.leaseOwner, 'node-b');
+  assert.equal(again?.attempts, 2);
+  // The dead node's late completion must not count: node-b holds the lease now.
+  assert.equal(await store.outbox.complete(first!.id, { owner: 'dead-node' }), false);
+  assert.equal(await store.outbox.complete(first!.id, { owner: 'node-b' }), true);
+});
+
+forEachDatabase('outbox/claim does not hand one row to two owners', async (store, { clock }) => {
+  await seed(store);
+  const now = clock.now();
+  // A race shows up only sometimes, so several rounds make a broken claim fail reliably.
+  for (let round = 0; round < 5; round++) {
+    await store.outbox.enqueue(Array.from({ length: 40 }, (_, i) => mail(`r${round}-${i}`)));
+    // Concurrent claimers: on PostgreSQL each runs on its own pooled connection.
+    const batches = await Promise.all(
+      ['w1', 'w2', 'w3', 'w4'].map((owner) => store.outbox.claim({ owner, limit: 15, leaseMs: 60_000, now })),
+    );
+    const claimed = [
+      ...batches.flat(),
+      ...(await store.outbox.claim({ owner: 'w5', limit: 40, leaseMs: 60_000, now })),
+    ];
+    const ids = claimed.map((e) => e.id);
+    assert.equal(new Set(ids).size, ids.length, `round ${round}: a row was handed out twice`);
+    assert.equal(ids.length, 40, `round ${round}: every row claimed`);
+    // The stored owner is the one the row was handed to.
+    const stored = new Map(
+      (await store.outbox.listForRegistration('reg-1')).map((e) => [e.id, e.leaseOwner]),
+    );
+    for (const e of claimed) assert.equal(stored.get(e.id), e.leaseOwner, `row ${e.id} owner`);
+  }
+});
+
+forEachDatabase('outbox/complete and fail move a row on', async (store, { clock }) => {
+  await seed(store);
+  await store.outbox.enqueue([mail('ok'), mail('retry'), mail('give-up')]);
+  const t0 = clock.now();
+  const claimed = await store.outbox.claim({ owner: 'w', limit: 3, leaseMs: 1000, now: t0 });
+  const id = (key: string) => claimed.find((e) => e.dedupeKey === key)!.id;
+
+  assert.equal(await store.outbox.complete(id('ok')), true);
+  assert.equal(await store.outbox.fail(id('retry'), 'APNs 503', { retryAt: t0 + 5000 }), true);
+  assert.equal(await store.outbox.fail(id('give-up'), 'APNs 400 BadDeviceToken', { final: true }), true);
+  assert.equal(await store.outbox.complete(999_999), false);
+
+  const rows = new Map((await store.outbox.listForRegistration('reg-1')).map((e) => [e.dedupeKey, e]));
+  assert.equal(rows.get('ok')?.status, 'done');
+  assert.equal(rows.get('ok')?.leaseOwner, null);
+  assert.equal(rows.get('retry')?.status, 'pending');
+  assert.equal(rows.get('retry')?.availableAt, t0 + 5000);
+  assert.equal(rows.get('retry')?.lastError, 'APNs 503');
+  assert.equal(rows.get('retry')?.leaseUntil, null);
+  assert.equal(rows.get('give-up')?.status, 'failed');
+  assert.equal(rows.get('give-up')?.lastError, 'APNs 400 BadDeviceToken');
+  assert.deepEqual(await store.outbox.countByStatus(), { pending: 1, processing: 0, done: 1, failed: 1 });
+
+  // Done and failed rows are never claimed again; the retry waits for its time.
+  assert.deepEqual(await store.outbox.claim({ owner: 'w', limit: 10, leaseMs: 1000, now: t0 + 4999 }), []);
+  const [retried] = await store.outbox.claim({ owner: 'w', limit: 10, leaseMs: 1000, now: t0 + 10_000 });
+  assert.equal(retried?.dedupeKey, 'retry');
+  assert.equal(retried?.attempts, 2);
+  assert.equal(
+    await store.outbox.fail(retried!.id, 'late', { final: true }, { owner: 'someone-else' }),
+    false,
+  );
+});
+
+forEachDatabase('outbox/countByStatus of an empty outbox is all zeros', async (store) => {
+  assert.deepEqual(await store.outbox.countByStatus(), { pending: 0, processing: 0, done: 0, failed: 0 });
+});

@@ -1,0 +1,100 @@
+/**
+ * Kysely's view of the tables (snake_case, as stored). Repositories map these rows to the
+ * camelCase domain types in `types.ts`; nothing outside store/ sees them.
+ */
+import type { Generated } from 'kysely';
+import type {
+  ContentPolicy,
+  DeliveryStatus,
+  MailProvider,
+  OutboxKind,
+  OutboxStatus,
+  Platform,
+  PushEnvironment,
+  PushProvider,
+  RegistrationState,
+} from './types.ts';
+
+export interface TenantsTable {
+  id: string;
+  api_token_hash: string;
+  content_policy: ContentPolicy;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface TenantKeysTable {
+  kid: string;
+  tenant_id: string;
+  public_jwk: string;
+  private_key_enc: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface RegistrationsTable {
+  id: string;
+  tenant_id: string;
+  platform: Platform;
+  push_token: string;
+  app_id: string;
+  environment: PushEnvironment;
+  email_hash: string;
+  provider: MailProvider;
+  content_policy: ContentPolicy | null;
+  account_enc: string;
+  key_hash: string;
+  state: RegistrationState;
+  subscription_id: string | null;
+  watermark: string | null;
+  status_frequency_minutes: number;
+  last_seen_at: number | null;
+  unread_count: number | null;
+  deactivated_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface OutboxTable {
+  id: Generated<number>;
+  registration_id: string;
+  kind: OutboxKind;
+  item_id: string | null;
+  dedupe_key: string;
+  payload: string;
+  status: OutboxStatus;
+  attempts: Generated<number>;
+  available_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  last_error: string | null;
+  created_at: number;
+}
+
+export interface DeliveriesTable {
+  id: Generated<number>;
+  registration_id: string;
+  outbox_id: number | null;
+  item_id: string | null;
+  provider: PushProvider;
+  status: DeliveryStatus;
+  provider_id: string | null;
+  latency_ms: number;
+  error: string | null;
+  created_at: number;
+}
+
+export interface LeasesTable {
+  name: string;
+  owner: string;
+  expires_at: number;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  tenant_keys: TenantKeysTable;
+  registrations: RegistrationsTable;
+  outbox: OutboxTable;
+  deliveries: DeliveriesTable;
+  leases: LeasesTable;
+}

@@ -1,0 +1,283 @@
+/**
+ * Domain types of the store (camelCase) and the repository interfaces. Times are epoch
+ * milliseconds (UTC) everywhere: one representation that SQLite (`integer`) and PostgreSQL
+ * (`bigint`, parsed back to a number) store and compare identically.
+ */
+import type { JsonWebKey } from 'node:crypto';
+
+export type EpochMs = number;
+
+export type ContentPolicy = 'full' | 'badge' | 'silent';
+export type Platform = 'ios' | 'android';
+export type PushEnvironment = 'production' | 'sandbox';
+export type MailProvider = 'ews' | 'graph';
+export type RegistrationState = 'active' | 'silent' | 'repairing' | 'needs_credentials' | 'dead' | 'inactive';
+export type OutboxKind = 'new_mail' | 'badge_refresh' | 'checkin';
+export type OutboxStatus = 'pending' | 'processing' | 'done' | 'failed';
+export type PushProvider = 'apns' | 'fcm' | 'relay';
+/** `unregistered`: the push service said the device token is gone (APNs 410, FCM UNREGISTERED). */
+export type DeliveryStatus = 'sent' | 'failed' | 'unregistered';
+
+// ---------------------------------------------------------------- tenants
+
+export interface Tenant {
+  id: string;
+  /** sha-256 hex of the tenant's API token; the caller hashes. */
+  apiTokenHash: string;
+  contentPolicy: ContentPolicy;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+export interface NewTenant {
+  id: string;
+  apiTokenHash: string;
+  contentPolicy?: ContentPolicy;
+}
+
+export interface TenantRepository {
+  /** @throws StoreConflictError when the id or the token hash exists already. */
+  create(tenant: NewTenant): Promise<Tenant>;
+  get(id: string): Promise<Tenant | undefined>;
+  list(): Promise<Tenant[]>;
+  findByApiTokenHash(hash: string): Promise<Tenant | undefined>;
+  /** @returns false when there is no such tenant. */
+  setApiTokenHash(id: string, hash: string): Promise<boolean>;
+  setContentPolicy(id: string, policy: ContentPolicy): Promise<boolean>;
+  /** Insert, or update token hash and policy of an existing tenant (tenants from the config file). */
+  upsert(tenant: NewTenant): Promise<Tenant>;
+}
+
+// ---------------------------------------------------------------- tenant keys
+
+export interface TenantKey {
+  kid: string;
+  tenantId: string;
+  publicJwk: JsonWebKey;
+  /** The private key encrypted by the caller under the master key; opaque to the store. */
+  privateKeyEnc: string;
+  createdAt: EpochMs;
+  retiredAt: EpochMs | null;
+}
+
+export interface NewTenantKey {
+  kid: string;
+  tenantId: string;
+  publicJwk: JsonWebKey;
+  privateKeyEnc: string;
+  createdAt?: EpochMs;
+}
+
+export interface TenantKeyRepository {
+  add(key: NewTenantKey): Promise<TenantKey>;
+  /** The newest key that is not retired. */
+  current(tenantId: string): Promise<TenantKey | undefined>;
+  /** Retired keys included: a device may still hold an older public key. */
+  get(tenantId: string, kid: string): Promise<TenantKey | undefined>;
+  /** Non-retired keys, newest first. */
+  listActive(tenantId: string): Promise<TenantKey[]>;
+  retire(kid: string, at: EpochMs): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------- registrations
+
+export interface Registration {
+  id: string;
+  tenantId: string;
+  platform: Platform;
+  pushToken: string;
+  appId: string;
+  environment: PushEnvironment;
+  /** Keyed hash of the mailbox address, computed by the caller; the address itself is never stored. */
+  emailHash: string;
+  provider: MailProvider;
+  /** null: the tenant's policy applies. */
+  contentPolicy: ContentPolicy | null;
+  /** Account ciphertext under the per-registration data key; opaque to the store. */
+  accountEnc: string;
+  /** sha-256 hex of the data key, so a callback with a wrong key is refused without decrypting. */
+  keyHash: string;
+  state: RegistrationState;
+  subscriptionId: string | null;
+  watermark: string | null;
+  statusFrequencyMinutes: number;
+  lastSeenAt: EpochMs | null;
+  /** Last known unread count of the inbox. */
+  unreadCount: number | null;
+  deactivatedReason: string | null;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+export type NewRegistration = Pick<
+  Registration,
+  | 'id'
+  | 'tenantId'
+  | 'platform'
+  | 'pushToken'
+  | 'appId'
+  | 'environment'
+  | 'emailHash'
+  | 'provider'
+  | 'accountEnc'
+  | 'keyHash'
+  | 'statusFrequencyMinutes'
+> &
+  Partial<
+    Pick<
+      Registration,
+      | 'contentPolicy'
+      | 'state'
+      | 'subscriptionId'
+      | 'watermark'
+      | 'lastSeenAt'
+      | 'unreadCount'
+      | 'deactivatedReason'
+    >
+  >;
+
+export type RegistrationPatch = Partial<
+  Pick<
+    Registration,
+    | 'state'
+    | 'subscriptionId'
+    | 'watermark'
+    | 'accountEnc'
+    | 'keyHash'
+    | 'lastSeenAt'
+    | 'unreadCount'
+    | 'deactivatedReason'
+    | 'statusFrequencyMinutes'
+    | 'contentPolicy'
+  >
+>;
+
+export interface PageOptions {
+  limit: number;
+  /** Keyset pagination: return ids strictly greater than this one. */
+  afterId?: string;
+}
+
+export interface RegistrationRepository {
+  /** @throws StoreConflictError on a duplicate id or identity (tenant, platform, push token, email hash). */
+  insert(registration: NewRegistration): Promise<Registration>;
+  get(id: string): Promise<Registration | undefined>;
+  getForTenant(tenantId: string, id: string): Promise<Registration | undefined>;
+  findByIdentity(
+    tenantId: string,
+    platform: Platform,
+    pushToken: string,
+    emailHash: string,
+  ): Promise<Registration | undefined>;
+  findBySubscriptionId(subscriptionId: string): Promise<Registration | undefined>;
+  /** Deletes the registration and its outbox rows; its data key is gone with it. */
+  delete(id: string): Promise<boolean>;
+  /** @returns the updated registration, or undefined when there is none. */
+  update(id: string, patch: RegistrationPatch): Promise<Registration | undefined>;
+  /** One batched write for many status pings; never moves last_seen_at backwards. */
+  touchLastSeen(ids: readonly string[], at: EpochMs): Promise<number>;
+  /** Ordered by id. */
+  listByState(state: RegistrationState, page: PageOptions): Promise<Registration[]>;
+  count(state?: RegistrationState): Promise<number>;
+}
+
+// ---------------------------------------------------------------- outbox
+
+export interface OutboxEvent {
+  id: number;
+  registrationId: string;
+  kind: OutboxKind;
+  itemId: string | null;
+  dedupeKey: string;
+  payload: unknown;
+  status: OutboxStatus;
+  /** How many times the row was claimed. */
+  attempts: number;
+  availableAt: EpochMs;
+  leaseOwner: string | null;
+  leaseUntil: EpochMs | null;
+  lastError: string | null;
+  createdAt: EpochMs;
+}
+
+export interface NewOutboxEvent {
+  registrationId: string;
+  kind: OutboxKind;
+  itemId?: string | null;
+  /** Unique per registration: a retried Exchange notification yields the same key, hence one row. */
+  dedupeKey: string;
+  /** Stored as JSON. */
+  payload: unknown;
+  /** Defaults to now. */
+  availableAt?: EpochMs;
+}
+
+export interface ClaimOptions {
+  owner: string;
+  limit: number;
+  leaseMs: number;
+  now: EpochMs;
+}
+
+export type FailOutcome = { retryAt: EpochMs } | { final: true };
+
+export interface OutboxRepository {
+  /** Inserts in one transaction, ignoring rows whose (registration, dedupe key) exists; returns how many were new. */
+  enqueue(events: readonly NewOutboxEvent[]): Promise<number>;
+  /** Leases due pending rows and processing rows whose lease expired; a row goes to one owner only. */
+  claim(options: ClaimOptions): Promise<OutboxEvent[]>;
+  /** With `owner`, only if that owner still holds the lease. @returns whether a row changed. */
+  complete(id: number, options?: { owner?: string }): Promise<boolean>;
+  fail(id: number, error: string, outcome: FailOutcome, options?: { owner?: string }): Promise<boolean>;
+  listForRegistration(registrationId: string): Promise<OutboxEvent[]>;
+  countByStatus(): Promise<Record<OutboxStatus, number>>;
+}
+
+// ---------------------------------------------------------------- deliveries
+
+export interface Delivery {
+  id: number;
+  registrationId: string;
+  outboxId: number | null;
+  itemId: string | null;
+  provider: PushProvider;
+  status: DeliveryStatus;
+  providerId: string | null;
+  latencyMs: number;
+  error: string | null;
+  createdAt: EpochMs;
+}
+
+export interface NewDelivery {
+  registrationId: string;
+  outboxId?: number | null;
+  itemId?: string | null;
+  provider: PushProvider;
+  status: DeliveryStatus;
+  providerId?: string | null;
+  latencyMs: number;
+  error?: string | null;
+  createdAt?: EpochMs;
+}
+
+export interface DeliveryRepository {
+  /** Idempotent per (registration, item): @returns false when that item was recorded already. */
+  record(delivery: NewDelivery): Promise<boolean>;
+  /** Newest first. */
+  listForRegistration(registrationId: string): Promise<Delivery[]>;
+}
+
+// ---------------------------------------------------------------- leases
+
+export interface Lease {
+  name: string;
+  owner: string;
+  expiresAt: EpochMs;
+}
+
+export interface LeaseRepository {
+  /** Takes the lease if it is free, expired or already ours (then extends it). */
+  acquire(name: string, owner: string, ttlMs: number, now: EpochMs): Promise<boolean>;
+  release(name: string, owner: string): Promise<boolean>;
+  get(name: string): Promise<Lease | undefined>;
+}
