@@ -17,6 +17,14 @@ export const errorCatalogue = {
   tenant_not_found: { status: 404, message: 'No such tenant.' },
   tenant_exists: { status: 409, message: 'A tenant with this id exists already.' },
   app_not_configured: { status: 422, message: 'The tenant has no push credentials for this app.' },
+  ews_url_required: {
+    status: 422,
+    message: 'account.ewsUrl is required: this Herald version does not run Autodiscover yet.',
+  },
+  provider_not_supported: {
+    status: 422,
+    message: 'This mailbox provider is not supported by this Herald version.',
+  },
   // Exchange
   exchange_auth_failed: { status: 502, message: 'Exchange refused the mailbox credentials.' },
   exchange_unreachable: { status: 502, message: 'Exchange could not be reached.' },

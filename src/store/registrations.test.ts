@@ -22,6 +22,8 @@ forEachDatabase('registrations/insert and get round-trip every field', async (st
     lastSeenAt: 1234,
     unreadCount: 7,
     deactivatedReason: 'none yet',
+    nextAccountEnc: 'next-ciphertext',
+    nextKeyHash: 'n'.repeat(64),
   });
   const created = await store.registrations.insert(full);
   const expected = { ...full, createdAt: clock.now(), updatedAt: clock.now() };
@@ -33,6 +35,7 @@ forEachDatabase('registrations/insert and get round-trip every field', async (st
   assert.equal(minimal.contentPolicy, null);
   assert.equal(minimal.subscriptionId, null);
   assert.equal(minimal.unreadCount, null);
+  assert.equal(minimal.nextKeyHash, null);
   assert.equal(await store.registrations.get('missing'), undefined);
 });
 

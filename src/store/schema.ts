@@ -42,8 +42,11 @@ export interface RegistrationsTable {
   email_hash: string;
   provider: MailProvider;
   content_policy: ContentPolicy | null;
+  mailbox_enc: string;
   account_enc: string;
   key_hash: string;
+  next_account_enc: string | null;
+  next_key_hash: string | null;
   state: RegistrationState;
   subscription_id: string | null;
   watermark: string | null;

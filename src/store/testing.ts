@@ -158,6 +158,7 @@ export function exampleRegistration(overrides: Partial<NewRegistration> = {}): N
     environment: 'production',
     emailHash: 'e'.repeat(64),
     provider: 'ews',
+    mailboxEnc: 'sealed-mailbox',
     accountEnc: 'ciphertext',
     keyHash: 'k'.repeat(64),
     statusFrequencyMinutes: 30,

@@ -11,7 +11,7 @@ export type ContentPolicy = 'full' | 'badge' | 'silent';
 export type Platform = 'ios' | 'android';
 export type PushEnvironment = 'production' | 'sandbox';
 export type MailProvider = 'ews' | 'graph';
-export type RegistrationState = 'active' | 'silent' | 'repairing' | 'needs_credentials' | 'dead' | 'inactive';
+export type RegistrationState = 'pending' | 'active' | 'silent' | 'repairing' | 'needs_credentials' | 'dead' | 'inactive';
 export type OutboxKind = 'new_mail' | 'badge_refresh' | 'checkin';
 export type OutboxStatus = 'pending' | 'processing' | 'done' | 'failed';
 export type PushProvider = 'apns' | 'fcm' | 'relay';
@@ -93,10 +93,15 @@ export interface Registration {
   provider: MailProvider;
   /** null: the tenant's policy applies. */
   contentPolicy: ContentPolicy | null;
+  /** Mailbox address and EWS URL sealed under the master key; opaque to the store. */
+  mailboxEnc: string;
   /** Account ciphertext under the per-registration data key; opaque to the store. */
   accountEnc: string;
   /** sha-256 hex of the data key, so a callback with a wrong key is refused without decrypting. */
   keyHash: string;
+  /** During a resubscribe: the new data key's credentials and hash, accepted alongside the current. */
+  nextAccountEnc: string | null;
+  nextKeyHash: string | null;
   state: RegistrationState;
   subscriptionId: string | null;
   watermark: string | null;
@@ -119,6 +124,7 @@ export type NewRegistration = Pick<
   | 'environment'
   | 'emailHash'
   | 'provider'
+  | 'mailboxEnc'
   | 'accountEnc'
   | 'keyHash'
   | 'statusFrequencyMinutes'
@@ -127,6 +133,8 @@ export type NewRegistration = Pick<
     Pick<
       Registration,
       | 'contentPolicy'
+      | 'nextAccountEnc'
+      | 'nextKeyHash'
       | 'state'
       | 'subscriptionId'
       | 'watermark'
@@ -144,6 +152,9 @@ export type RegistrationPatch = Partial<
     | 'watermark'
     | 'accountEnc'
     | 'keyHash'
+    | 'nextAccountEnc'
+    | 'nextKeyHash'
+    | 'emailHash'
     | 'lastSeenAt'
     | 'unreadCount'
     | 'deactivatedReason'

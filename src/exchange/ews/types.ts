@@ -2,6 +2,7 @@
  * The EWS client's public contract, fixed before the implementation so the notification engine
  * and the client can be built side by side. See ../../../../shared/specs/ews/ for the schemas.
  */
+import type { Dispatcher } from 'undici';
 
 /** How Herald authenticates to EWS for one mailbox (decrypted from the device's JWE). */
 export type EwsAuth =
@@ -56,6 +57,22 @@ export interface EwsClientOptions {
   ca?: string[];
   /** Outbound HTTP proxy URL, if any. */
   proxyUrl?: string;
+  /**
+   * Dispatcher for Basic and OAuth requests (tests aim it at a local server; default: a
+   * client-owned undici Agent). Certificate auth always uses client-owned per-certificate agents,
+   * because the client certificate belongs to the TLS connection.
+   */
+  dispatcher?: Dispatcher;
+  /** Largest response body accepted; default 1 MiB (also the XML reader's input limit). */
+  maxResponseBytes?: number;
+  /** How many per-certificate agents are kept open (least recently used evicted); default 100. */
+  maxCertificateAgents?: number;
+}
+
+/** What createEwsClient returns: the client plus the means to close the agents it owns. */
+export interface EwsClientHandle extends EwsClient {
+  /** Close every agent the client created (an injected dispatcher is left alone). */
+  close(): Promise<void>;
 }
 
 /** The events a push notification can carry (types.xsd NotificationType). */
@@ -79,6 +96,8 @@ export interface EwsEvent {
   folderId?: string;
   parentFolderId?: string;
   oldItemId?: string;
+  /** MovedEvent/CopiedEvent on a folder (types.xsd MovedCopiedEventType OldFolderId). */
+  oldFolderId?: string;
   oldParentFolderId?: string;
   /** ModifiedEvent on a folder carries the new UnreadCount. */
   unreadCount?: number;

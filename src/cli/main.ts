@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * The `herald` command. The only file allowed to call process.exit: everything else returns or
+ * throws, and this file turns that into an exit code and a readable message.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/index.ts';
+import { HeraldError } from '../errors/index.ts';
+import { VERSION } from '../version.ts';
+import { configCommand } from './config.ts';
+import { serveCommand } from './serve.ts';
+import { simCommand } from './sim.ts';
+import { tenantCommand } from './tenant.ts';
+
+const program = new Command('herald')
+  .version(VERSION)
+  .description('Herald: Exchange push notifications, secure email gateway and device CA')
+  .showHelpAfterError()
+  .exitOverride();
+
+program.addCommand(serveCommand());
+program.addCommand(configCommand());
+program.addCommand(tenantCommand());
+program.addCommand(simCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exit(error.exitCode);
+  }
+  if (error instanceof ConfigError) {
+    process.stderr.write(`herald: invalid configuration\n${error.toString()}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  if (error instanceof HeraldError) {
+    process.stderr.write(`herald: ${error.message} (${error.code})\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`herald: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,94 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { simExchangeUsage, startExchangeSimulator } from '../sim/exchange/index.ts';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is 0..65535');
+  return n;
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
+  return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+interface MailboxSpec {
+  email: string;
+  password?: string;
+  tokens?: string[];
+}
+
+/** `alice@contoso.com:secret` (password) — repeated `--token alice@contoso.com:TOKEN` adds bearer tokens. */
+function mailboxes(passwords: string[], tokens: string[]): MailboxSpec[] {
+  const byEmail = new Map<string, MailboxSpec>();
+  const entry = (email: string) => {
+    let spec = byEmail.get(email);
+    if (!spec) {
+      spec = { email };
+      byEmail.set(email, spec);
+    }
+    return spec;
+  };
+  for (const value of passwords) {
+    const at = value.indexOf(':');
+    if (at <= 0) throw new InvalidArgumentError(`--mailbox takes EMAIL or EMAIL:PASSWORD, not "${value}"`);
+    entry(value.slice(0, at)).password = value.slice(at + 1);
+  }
+  for (const value of tokens) {
+    const at = value.indexOf(':');
+    if (at <= 0) throw new InvalidArgumentError(`--token takes EMAIL:TOKEN, not "${value}"`);
+    const spec = entry(value.slice(0, at));
+    spec.tokens = [...(spec.tokens ?? []), value.slice(at + 1)];
+  }
+  return [...byEmail.values()];
+}
+
+export function simCommand(): Command {
+  const sim = new Command('sim').description('simulators of Exchange, APNs and FCM for app developers and tests');
+  sim
+    .command('exchange')
+    .description('an Exchange Web Services push-notification simulator')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0 = any free port)', port, 8090)
+    .option('--clock-speed <factor>', 'run the simulated clock this many times faster than real time', positive)
+    .option('--manual-clock', 'time moves only through POST /sim/clock/advance')
+    .option('--mailbox <email:password>', 'create a mailbox (repeatable)', collect, [])
+    .option('--token <email:token>', 'accept a bearer token for a mailbox (repeatable)', collect, [])
+    .addHelpText('after', `\n${simExchangeUsage}`)
+    .action(
+      async (options: {
+        host: string;
+        port: number;
+        clockSpeed?: number;
+        manualClock?: boolean;
+        mailbox: string[];
+        token: string[];
+      }) => {
+        if (options.manualClock && options.clockSpeed) {
+          throw new InvalidArgumentError('--manual-clock and --clock-speed exclude each other');
+        }
+        const sim = await startExchangeSimulator({
+          host: options.host,
+          port: options.port,
+          clock: options.manualClock ? { mode: 'manual' } : { mode: 'speed', factor: options.clockSpeed ?? 1 },
+          mailboxes: mailboxes(options.mailbox, options.token),
+          log: (line) => process.stderr.write(`${line}\n`),
+        });
+        process.stderr.write(`Exchange simulator listening on ${sim.url}\n  EWS: ${sim.ewsUrl}\n  control API: ${sim.url}/sim/\n`);
+        const stop = () => {
+          sim.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      },
+    );
+  return sim;
+}

@@ -1,0 +1,1 @@
+export { type AppDeps, buildApp, type HeraldApp } from './app.ts';

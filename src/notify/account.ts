@@ -1,0 +1,68 @@
+/**
+ * The mailbox account a registration acts for: address, EWS URL and credentials. It exists in
+ * clear only in memory; at rest it is sealed under the registration's data key.
+ */
+import { z } from 'zod';
+import { CredentialsDecryptError, decryptDeviceJwe, type TenantKeyResolver } from '../crypto/index.ts';
+import { HeraldError } from '../errors/index.ts';
+import type { EwsAuth, EwsTarget } from '../exchange/ews/index.ts';
+
+/** The JWE payload forms of device-api.md. */
+const credentialsPayload = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('basic'), username: z.string().min(1).max(1024), password: z.string().max(4096) }),
+  z.strictObject({ type: z.literal('oauth'), accessToken: z.string().min(1).max(16384) }),
+  z.strictObject({
+    type: z.literal('certificate'),
+    pkcs12: z.base64().min(1).max(65536),
+    passphrase: z.string().max(1024),
+  }),
+]);
+export type CredentialsPayload = z.infer<typeof credentialsPayload>;
+
+export interface Account {
+  email: string;
+  ewsUrl: string;
+  credentials: CredentialsPayload;
+}
+
+export async function decryptCredentials(jwe: string, keys: TenantKeyResolver): Promise<CredentialsPayload> {
+  let plaintext: Uint8Array;
+  try {
+    plaintext = await decryptDeviceJwe(jwe, keys);
+  } catch (error) {
+    if (error instanceof CredentialsDecryptError) {
+      throw new HeraldError('invalid_credentials_payload', { message: error.message, cause: error });
+    }
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(plaintext));
+  } catch (cause) {
+    throw new HeraldError('invalid_credentials_payload', { message: 'The decrypted credentials are not JSON.', cause });
+  }
+  const parsed = credentialsPayload.safeParse(json);
+  if (!parsed.success) {
+    // Name the fields at fault, never their values: they are secrets.
+    const fields = parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ');
+    throw new HeraldError('invalid_credentials_payload', {
+      message: `The decrypted credentials do not match any accepted form (basic, oauth, certificate); check: ${fields}.`,
+    });
+  }
+  return parsed.data;
+}
+
+export function ewsTarget(account: Account): EwsTarget {
+  return { url: account.ewsUrl, auth: ewsAuth(account.credentials) };
+}
+
+function ewsAuth(credentials: CredentialsPayload): EwsAuth {
+  switch (credentials.type) {
+    case 'basic':
+      return { type: 'basic', username: credentials.username, password: credentials.password };
+    case 'oauth':
+      return { type: 'oauth', accessToken: credentials.accessToken };
+    case 'certificate':
+      return { type: 'certificate', pkcs12: Buffer.from(credentials.pkcs12, 'base64'), passphrase: credentials.passphrase };
+  }
+}

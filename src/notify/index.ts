@@ -1,0 +1,10 @@
+export { type Account, decryptCredentials } from './account.ts';
+export { EWS_NOTIFY_PREFIX, ewsCallbackUrl, parseCallbackSegment } from './callback-url.ts';
+export { type AuthenticatedCallback, EventIntake, OUTBOX_KEY_PURPOSE } from './intake.ts';
+export { LastSeenBatcher } from './last-seen.ts';
+export {
+  type CheckinInput,
+  type CheckinState,
+  type CreateRegistrationInput,
+  RegistrationService,
+} from './registrations.ts';

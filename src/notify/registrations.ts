@@ -1,0 +1,219 @@
+/**
+ * Registrations: a device asking for pushes about one mailbox. Creating one subscribes the
+ * mailbox's Inbox at Exchange before answering (device-api.md), with a callback URL that carries
+ * the registration's data key; the account is stored only sealed under that key.
+ */
+import {
+  type MasterKey,
+  newDataKey,
+  identifierHash,
+  randomId,
+  sealAccount,
+} from '../crypto/index.ts';
+import { HeraldError } from '../errors/index.ts';
+import type { EwsClient } from '../exchange/ews/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { ContentPolicy, Registration, Store, Tenant } from '../store/index.ts';
+import type { TenantService } from '../tenants/index.ts';
+import { type Account, decryptCredentials, ewsTarget } from './account.ts';
+import { ewsCallbackUrl } from './callback-url.ts';
+
+const MAILBOX = 'registration-mailbox';
+
+export interface CreateRegistrationInput {
+  device: { platform: 'ios' | 'android'; pushToken: string; appId: string; environment?: 'production' | 'sandbox' };
+  account: { email: string; provider?: 'ews' | 'graph'; ewsUrl?: string; credentials: string };
+  notification?: { content: ContentPolicy };
+}
+
+export interface CheckinInput {
+  account?: { credentials: string };
+}
+
+export type CheckinState = 'active' | 'resubscribed' | 'needs_credentials';
+
+export interface RegistrationServiceOptions {
+  store: Store;
+  tenants: TenantService;
+  ews: EwsClient;
+  master: MasterKey;
+  publicUrl: string;
+  statusFrequencyMinutes: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+export class RegistrationService {
+  readonly #o: RegistrationServiceOptions;
+  readonly #emailKey: Buffer;
+  readonly #now: () => number;
+
+  constructor(options: RegistrationServiceOptions) {
+    this.#o = options;
+    this.#emailKey = options.master.derive('identifier-hash');
+    this.#now = options.now ?? Date.now;
+  }
+
+  emailHash(email: string): string {
+    return identifierHash(this.#emailKey, 'email', email);
+  }
+
+  async create(
+    tenant: Tenant,
+    input: CreateRegistrationInput,
+  ): Promise<{ registrationId: string; state: 'active'; statusFrequencyMinutes: number }> {
+    if (input.account.provider === 'graph') {
+      throw new HeraldError('provider_not_supported', {
+        message: 'provider "graph" (Microsoft Graph change notifications) is not available in this version; use "ews".',
+      });
+    }
+    if (!input.account.ewsUrl) throw new HeraldError('ews_url_required');
+    const credentials = await decryptCredentials(input.account.credentials, this.#o.tenants.keyResolver(tenant.id));
+    const account: Account = { email: input.account.email, ewsUrl: input.account.ewsUrl, credentials };
+    const emailHash = this.emailHash(account.email);
+    const previous = await this.#o.store.registrations.findByIdentity(
+      tenant.id,
+      input.device.platform,
+      input.device.pushToken,
+      emailHash,
+    );
+
+    const id = randomId(16);
+    const dataKey = newDataKey();
+    const statusFrequencyMinutes = this.#o.statusFrequencyMinutes;
+    // Stored before subscribing, as 'pending': Exchange may call back the moment the subscription
+    // exists, and a callback for an unknown registration is answered Unsubscribe.
+    await this.#o.store.registrations.insert({
+      id,
+      tenantId: tenant.id,
+      platform: input.device.platform,
+      pushToken: input.device.pushToken,
+      appId: input.device.appId,
+      environment: input.device.environment ?? 'production',
+      emailHash: previous ? `${emailHash}:replacing:${id}` : emailHash,
+      provider: 'ews',
+      contentPolicy: input.notification?.content ?? null,
+      mailboxEnc: this.#sealMailbox(id, account),
+      accountEnc: sealAccount(dataKey.key, id, account.credentials),
+      keyHash: dataKey.hash,
+      nextKeyHash: null,
+      nextAccountEnc: null,
+      state: 'pending',
+      subscriptionId: null,
+      watermark: null,
+      statusFrequencyMinutes,
+      lastSeenAt: null,
+      unreadCount: null,
+      deactivatedReason: null,
+    });
+    let subscription: { subscriptionId: string; watermark: string };
+    try {
+      subscription = await this.#o.ews.subscribe(ewsTarget(account), {
+        callbackUrl: ewsCallbackUrl(this.#o.publicUrl, id, dataKey.encoded),
+        statusFrequencyMinutes,
+      });
+    } catch (error) {
+      await this.#o.store.registrations.delete(id);
+      throw error;
+    }
+    if (previous) {
+      // A second registration for the same (tenant, platform, pushToken, email) replaces the first.
+      await this.#o.store.registrations.delete(previous.id);
+      await this.#bestEffortUnsubscribe(account, previous);
+    }
+    await this.#o.store.registrations.update(id, {
+      state: 'active',
+      subscriptionId: subscription.subscriptionId,
+      watermark: subscription.watermark,
+      lastSeenAt: this.#now(),
+      ...(previous ? { emailHash } : {}),
+    });
+    this.#o.logger.info({ registrationId: id, tenantId: tenant.id, replaced: previous?.id }, 'registration created');
+    return { registrationId: id, state: 'active', statusFrequencyMinutes };
+  }
+
+  async checkin(tenant: Tenant, id: string, input: CheckinInput): Promise<{ state: CheckinState }> {
+    const registration = await this.#require(tenant, id);
+    if (!input.account?.credentials) {
+      return { state: registration.state === 'active' || registration.state === 'pending' ? 'active' : 'needs_credentials' };
+    }
+    const credentials = await decryptCredentials(input.account.credentials, this.#o.tenants.keyResolver(tenant.id));
+    const dataKey = newDataKey();
+    // The old key is known only to Exchange (it is in the old callback URL), so fresh credentials
+    // are sealed under a new key, which means a new callback URL and a new subscription. The new
+    // key is accepted from the moment it exists, so an early callback is not refused.
+    const account: Account = { ...this.#openMailbox(registration), credentials };
+    const accountEnc = sealAccount(dataKey.key, id, credentials);
+    await this.#o.store.registrations.update(id, { nextKeyHash: dataKey.hash, nextAccountEnc: accountEnc });
+    let subscription: { subscriptionId: string; watermark: string };
+    try {
+      subscription = await this.#o.ews.subscribe(ewsTarget(account), {
+        callbackUrl: ewsCallbackUrl(this.#o.publicUrl, id, dataKey.encoded),
+        statusFrequencyMinutes: registration.statusFrequencyMinutes,
+      });
+    } catch (error) {
+      await this.#o.store.registrations.update(id, { nextKeyHash: null, nextAccountEnc: null });
+      if (error instanceof HeraldError && error.code === 'exchange_auth_failed') {
+        await this.#o.store.registrations.update(id, { state: 'needs_credentials' });
+        return { state: 'needs_credentials' };
+      }
+      throw error;
+    }
+    await this.#o.store.registrations.update(id, {
+      state: 'active',
+      keyHash: dataKey.hash,
+      accountEnc,
+      nextKeyHash: null,
+      nextAccountEnc: null,
+      subscriptionId: subscription.subscriptionId,
+      watermark: subscription.watermark,
+      lastSeenAt: this.#now(),
+      deactivatedReason: null,
+    });
+    if (registration.subscriptionId) {
+      await this.#bestEffortUnsubscribe(account, registration);
+    }
+    this.#o.logger.info({ registrationId: id, tenantId: tenant.id }, 'registration resubscribed');
+    return { state: 'resubscribed' };
+  }
+
+  /**
+   * Forget the registration and shred its key. Herald cannot call Unsubscribe without the key
+   * (it lives only in Exchange's callback URL), so the subscription ends at its next callback,
+   * which is answered `Unsubscribe` (MS-OXWSNTIF; at the latest after StatusFrequency).
+   */
+  async delete(tenant: Tenant, id: string): Promise<void> {
+    await this.#require(tenant, id);
+    await this.#o.store.registrations.delete(id);
+    this.#o.logger.info({ registrationId: id, tenantId: tenant.id }, 'registration deleted');
+  }
+
+  async #require(tenant: Tenant, id: string): Promise<Registration> {
+    const registration = await this.#o.store.registrations.getForTenant(tenant.id, id);
+    if (!registration) throw new HeraldError('registration_not_found');
+    return registration;
+  }
+
+  /**
+   * The mailbox address and EWS URL are sealed under the master key (not the data key), because a
+   * check-in with fresh credentials must resubscribe without the old key, and the credentials
+   * alone do not say which server and mailbox they are for.
+   */
+  #sealMailbox(id: string, account: Account): string {
+    return this.#o.master.seal(JSON.stringify({ email: account.email, ewsUrl: account.ewsUrl }), MAILBOX, id);
+  }
+
+  #openMailbox(registration: Registration): Omit<Account, 'credentials'> {
+    return JSON.parse(this.#o.master.open(registration.mailboxEnc, MAILBOX, registration.id).toString('utf8'));
+  }
+
+  async #bestEffortUnsubscribe(account: Account, old: Registration): Promise<void> {
+    if (!old.subscriptionId) return;
+    try {
+      await this.#o.ews.unsubscribe(ewsTarget(account), old.subscriptionId);
+    } catch (error) {
+      // Not fatal: the old subscription's next callback is answered Unsubscribe anyway.
+      this.#o.logger.info({ registrationId: old.id, err: error }, 'unsubscribe of replaced subscription failed');
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The notification service assembled from its parts (config → store → services → HTTP), for
+ * `herald serve` and for integration tests. Nothing here decides anything: it only wires.
+ */
+import { readFileSync } from 'node:fs';
+import type { HeraldConfig } from '../config/index.ts';
+import { loadOrCreateMasterKey, type MasterKey } from '../crypto/index.ts';
+import { createEwsClient, type EwsClient } from '../exchange/ews/index.ts';
+import { buildApp, type HeraldApp } from '../http/index.ts';
+import { createLogger, type Logger } from '../log/index.ts';
+import { EventIntake, LastSeenBatcher, RegistrationService } from '../notify/index.ts';
+import { openStore, type Store } from '../store/index.ts';
+import { TenantService } from '../tenants/index.ts';
+import { VERSION } from '../version.ts';
+
+export interface NotificationService {
+  app: HeraldApp;
+  store: Store;
+  tenants: TenantService;
+  registrations: RegistrationService;
+  master: MasterKey;
+  logger: Logger;
+  /** Where it listens, once `listen()` has run. */
+  url: string | undefined;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  logger?: Logger;
+  ews?: EwsClient;
+}
+
+export function userAgent(publicUrl: string): string {
+  return `Herald/${VERSION} (+${publicUrl})`;
+}
+
+/** Open the store (migrated) and the master key: what every command that touches data needs. */
+export async function openData(config: HeraldConfig, logger: Logger): Promise<{ store: Store; master: MasterKey }> {
+  const { key: master, created } = loadOrCreateMasterKey(config.masterKeyFile);
+  if (created) logger.info({ file: config.masterKeyFile }, 'generated a new master key; back it up with the database');
+  const store = await openStore(config.database);
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return { store, master };
+}
+
+export async function createNotificationService(
+  config: HeraldConfig,
+  overrides: ServiceOverrides = {},
+): Promise<NotificationService> {
+  const logger = overrides.logger ?? createLogger({ level: config.log.level });
+  const { store, master } = await openData(config, logger);
+  const tenants = new TenantService(store, master);
+  await tenants.syncFromConfig(config.tenants);
+  const ews =
+    overrides.ews ??
+    createEwsClient({
+      userAgent: userAgent(config.publicUrl),
+      requestServerVersion: config.exchange.requestServerVersion,
+      timeoutMs: config.exchange.timeoutSeconds * 1000,
+      ca: config.trust.caFiles.map((file) => readFileSync(file, 'utf8')),
+      ...(config.proxy?.url ? { proxyUrl: config.proxy.url } : {}),
+    });
+  const lastSeen = new LastSeenBatcher(store, logger);
+  const intake = new EventIntake({ store, master, lastSeen, logger });
+  const registrations = new RegistrationService({
+    store,
+    tenants,
+    ews,
+    master,
+    logger,
+    publicUrl: config.publicUrl,
+    statusFrequencyMinutes: config.exchange.statusFrequencyMinutes,
+  });
+  const app = await buildApp({
+    logger,
+    store,
+    tenants,
+    registrations,
+    intake,
+    version: VERSION,
+    publicUrl: config.publicUrl,
+    limits: config.limits,
+    ...(config.tls
+      ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }
+      : {}),
+  });
+
+  const service: NotificationService = {
+    app,
+    store,
+    tenants,
+    registrations,
+    master,
+    logger,
+    url: undefined,
+    async listen() {
+      const address = await app.listen({ host: config.listen.host, port: config.listen.port });
+      service.url = address;
+      return address;
+    },
+    async close() {
+      // Stop taking callbacks first, then write what is pending, then close the database.
+      await app.close();
+      await lastSeen.close();
+      await store.close();
+    },
+  };
+  return service;
+}
