@@ -1,0 +1,254 @@
+/**
+ * Herald's one configuration schema (STYLE habit 4). Every key has a default, so `{}` is a valid
+ * configuration; every object is strict, so a misspelt key fails at start instead of being
+ * silently ignored. Key names follow /work/shared/api/operator.md (a contract with operators).
+ *
+ * Nested objects use `.prefault({})` rather than `.default(...)`: zod 4's `default` returns its
+ * value without parsing it, `prefault` parses `{}` so the inner defaults apply.
+ */
+import { z } from 'zod';
+import { filePath, markKind, secret } from './meta.ts';
+
+const port = z.number().int().min(0).max(65_535);
+
+/** An absolute http(s) URL; trailing slashes are dropped so `${url}/path` joins cleanly. */
+function httpUrl() {
+  return z
+    .string()
+    .refine((value) => {
+      if (!URL.canParse(value)) return false;
+      const { protocol } = new URL(value);
+      return protocol === 'http:' || protocol === 'https:';
+    }, 'must be an absolute http:// or https:// URL')
+    .transform((value) => value.replace(/\/+$/, ''));
+}
+
+function listen(host: string, defaultPort: number) {
+  return z
+    .strictObject({ host: z.string().min(1).default(host), port: port.default(defaultPort) })
+    .prefault({});
+}
+
+const serverTls = z.strictObject({ certFile: filePath(), keyFile: filePath() });
+
+/** `sqlite:<path>` (`sqlite::memory:` for tests) or a PostgreSQL connection URL. */
+const databaseUrl = markKind(
+  z.string().refine((value) => {
+    if (value.startsWith('sqlite:')) return value.length > 'sqlite:'.length;
+    if (!/^postgres(ql)?:\/\//.test(value) || !URL.canParse(value)) return false;
+    return new URL(value).hostname !== '';
+  }, 'must be sqlite:<path> or postgres://[user[:password]@]host[:port]/database'),
+  'database-url',
+);
+
+const apnsToken = z.strictObject({
+  keyFile: filePath(),
+  // Apple's key and team identifiers are 10 characters (Apple, "Establishing a token-based
+  // connection to APNs").
+  keyId: z.string().regex(/^[A-Z0-9]{10}$/, 'must be the 10-character key ID from Apple'),
+  teamId: z.string().regex(/^[A-Z0-9]{10}$/, 'must be the 10-character team ID from Apple'),
+});
+
+const apnsCertificate = z.strictObject({
+  p12File: filePath(),
+  passphrase: secret(z.string()).optional(),
+});
+
+const apns = z
+  .strictObject({
+    token: apnsToken.optional(),
+    certificate: apnsCertificate.optional(),
+    endpoint: httpUrl().default('https://api.push.apple.com'),
+    sandboxEndpoint: httpUrl().default('https://api.sandbox.push.apple.com'),
+  })
+  .refine((value) => (value.token === undefined) !== (value.certificate === undefined), {
+    message: 'set exactly one of apns.token and apns.certificate',
+  });
+
+const fcm = z.strictObject({
+  serviceAccountFile: filePath(),
+  endpoint: httpUrl().default('https://fcm.googleapis.com'),
+});
+
+const app = z
+  .strictObject({ appId: z.string().min(1), apns: apns.optional(), fcm: fcm.optional() })
+  .refine((value) => value.apns !== undefined || value.fcm !== undefined, {
+    message: 'an app needs push credentials: set apns, fcm or both',
+  });
+
+/** Reports every repeated value of `key` at the path of its second occurrence. */
+function uniqueBy<T>(key: keyof T & string, what: string) {
+  return (items: readonly T[], ctx: z.RefinementCtx) => {
+    const seen = new Set<unknown>();
+    items.forEach((item, index) => {
+      if (seen.has(item[key])) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, key],
+          message: `duplicate ${what} "${String(item[key])}"`,
+        });
+      }
+      seen.add(item[key]);
+    });
+  };
+}
+
+const tenant = z.strictObject({
+  id: z
+    .string()
+    .max(63)
+    .regex(
+      /^[a-z0-9][a-z0-9-]*$/,
+      'must be lowercase letters, digits and hyphens, not starting with a hyphen',
+    ),
+  apiToken: secret(z.string().min(16, 'must be at least 16 characters')),
+  notification: z.strictObject({ content: z.enum(['full', 'badge', 'silent']).default('full') }).prefault({}),
+  apps: z.array(app).default([]).superRefine(uniqueBy('appId', 'appId')),
+});
+
+// RequestServerVersion values from ExchangeVersionType in the EWS types.xsd (shared/specs/ews).
+const exchangeVersions = [
+  'Exchange2007',
+  'Exchange2007_SP1',
+  'Exchange2009',
+  'Exchange2010',
+  'Exchange2010_SP1',
+  'Exchange2010_SP2',
+  'Exchange2012',
+  'Exchange2013',
+  'Exchange2013_SP1',
+  'Exchange2015',
+  'Exchange2016',
+  'V2015_10_05',
+  'V2016_01_06',
+  'V2016_04_13',
+  'V2016_07_13',
+  'V2016_10_10',
+  'V2017_01_07',
+  'V2017_04_14',
+  'V2017_07_11',
+  'V2017_10_09',
+  'V2018_01_08',
+] as const;
+
+const exchange = z.strictObject({
+  // EWS push subscriptions accept a StatusFrequency of 1 to 1440 minutes (MS-OXWSNTIF).
+  statusFrequencyMinutes: z.number().int().min(1).max(1440).default(15),
+  requestServerVersion: z.enum(exchangeVersions).default('Exchange2013'),
+  timeoutSeconds: z.number().int().min(1).max(600).default(30),
+});
+
+const gateway = z.strictObject({
+  listen: listen('0.0.0.0', 8443),
+  tls: z
+    .strictObject({
+      certFile: filePath(),
+      keyFile: filePath(),
+      minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+      ciphers: z.string().min(1).optional(),
+    })
+    .optional(),
+  clientCertificates: z.enum(['off', 'optional', 'required']).default('required'),
+  trustedCaFiles: z.array(filePath()).default([]),
+  crl: z
+    .strictObject({
+      refreshSeconds: z.number().int().min(1).default(300),
+      onUnavailable: z.enum(['fail-closed', 'fail-open']).default('fail-closed'),
+      urls: z.array(httpUrl()).default([]),
+    })
+    .prefault({}),
+  upstreams: z
+    .strictObject({ activesync: httpUrl().optional(), ews: httpUrl().optional() })
+    // operator.md: the EWS upstream defaults to the ActiveSync one.
+    .transform(({ activesync, ews = activesync }) => ({
+      ...(activesync === undefined ? {} : { activesync }),
+      ...(ews === undefined ? {} : { ews }),
+    }))
+    .prefault({}),
+  upstreamCaFiles: z.array(filePath()).default([]),
+  ignoreUpstreamTlsErrors: z.boolean().default(false),
+  removeUnsupportedAuthForEws: z.boolean().default(true),
+  policy: z.strictObject({ default: z.enum(['allow', 'block']).default('allow') }).prefault({}),
+  kerberos: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      servicePrincipal: z.string().min(1).optional(),
+      keytabFile: filePath().optional(),
+      targetSpn: z.string().min(1).optional(),
+      realm: z.string().min(1).optional(),
+      kdcs: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+});
+
+const fields = z.strictObject({
+  listen: listen('127.0.0.1', 8080),
+  tls: serverTls.optional(),
+  /** Base of the callback URLs; derived from listen + tls when absent (see below). */
+  publicUrl: httpUrl()
+    .refine((value) => {
+      const url = new URL(value);
+      return url.search === '' && url.hash === '';
+    }, 'must not have a query or fragment')
+    .optional(),
+  /** Derived from dataDir when absent: `sqlite:<dataDir>/herald.db`. */
+  database: databaseUrl.optional(),
+  dataDir: filePath().default('./var'),
+  /** Derived from dataDir when absent: `<dataDir>/master.key`. */
+  masterKeyFile: filePath().optional(),
+  tenants: z.array(tenant).default([]).superRefine(uniqueBy('id', 'tenant id')),
+  exchange: exchange.prefault({}),
+  proxy: z
+    .strictObject({
+      url: markKind(httpUrl(), 'url-userinfo'),
+      noProxy: z.array(z.string().min(1)).default([]),
+    })
+    .optional(),
+  trust: z.strictObject({ caFiles: z.array(filePath()).default([]) }).prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /** Largest device-API JSON body. */
+      bodyBytes: z.number().int().min(1).default(1_048_576),
+      /** Largest EWS SendNotification callback body. */
+      notificationBytes: z.number().int().min(1).default(1_048_576),
+    })
+    .prefault({}),
+  gateway: gateway.prefault({}),
+});
+
+function bracketIfIpv6(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** Joins without doubling a slash, keeping `./var` readable (`./var/master.key`). */
+function under(dir: string, name: string): string {
+  return `${dir.replace(/\/+$/, '')}/${name}`;
+}
+
+/** The configuration schema; its output type is {@link HeraldConfig} (before freezing). */
+export const configSchema = fields.transform(
+  ({ listen, tls, publicUrl, database, dataDir, masterKeyFile, ...rest }) => ({
+    // Rebuilt in schema order, so `config print` reads like the example file.
+    listen,
+    ...(tls === undefined ? {} : { tls }),
+    publicUrl: publicUrl ?? `${tls ? 'https' : 'http'}://${bracketIfIpv6(listen.host)}:${listen.port}`,
+    database: database ?? `sqlite:${under(dataDir, 'herald.db')}`,
+    dataDir,
+    masterKeyFile: masterKeyFile ?? under(dataDir, 'master.key'),
+    ...rest,
+  }),
+);
+
+type DeepReadonly<T> = T extends readonly (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/** The effective, frozen configuration `loadConfig` returns. */
+export type HeraldConfig = DeepReadonly<z.output<typeof configSchema>>;
