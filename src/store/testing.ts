@@ -43,6 +43,12 @@ export interface TestDatabase {
   unavailable(): Promise<string | undefined>;
   /** A fresh, migrated store; its close() also deletes the database (file or schema). */
   open(options?: StoreOptions): Promise<Store>;
+  /**
+   * A fresh, empty database for a server under test to open by URL (it migrates it itself).
+   * `url` is undefined for SQLite: the server's embedded default (a file in its data dir) is the
+   * SQLite case. `drop()` deletes the PostgreSQL schema.
+   */
+  forServer(): Promise<{ url: string | undefined; drop(): Promise<void> }>;
 }
 
 let postgresProbe: Promise<string | undefined> | undefined;
@@ -78,6 +84,7 @@ export function databases(): TestDatabase[] {
     {
       name: 'sqlite',
       unavailable: async () => undefined,
+      forServer: async () => ({ url: undefined, drop: async () => {} }),
       async open(options) {
         const dir = mkdtempSync(join(tmpdir(), 'herald-store-'));
         const store = await openStore(`sqlite:${join(dir, 'herald.db')}`, options);
@@ -94,6 +101,21 @@ export function databases(): TestDatabase[] {
     {
       name: 'postgres',
       unavailable: probePostgres,
+      async forServer() {
+        const schema = `herald_test_${randomBytes(6).toString('hex')}`;
+        return {
+          url: withSchema(POSTGRES_TEST_URL, schema),
+          async drop() {
+            const client = new pg.Client({ connectionString: POSTGRES_TEST_URL });
+            await client.connect();
+            try {
+              await client.query(`drop schema if exists "${schema}" cascade`);
+            } finally {
+              await client.end();
+            }
+          },
+        };
+      },
       async open(options) {
         const schema = `herald_test_${randomBytes(6).toString('hex')}`;
         const store = await openStore(withSchema(POSTGRES_TEST_URL, schema), { poolSize: 4, ...options });

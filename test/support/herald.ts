@@ -1,0 +1,62 @@
+/**
+ * Start a real Herald notification service for an integration test: real config pipeline, real
+ * store (SQLite file or a private PostgreSQL schema), real HTTP on a loopback port, logs captured
+ * at trace level so a test can scan everything Herald wrote.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/index.ts';
+import { createLogger } from '../../src/log/index.ts';
+import { createNotificationService, type NotificationService } from '../../src/service/notification-service.ts';
+import { LogCapture } from './logs.ts';
+import { freePort } from './net.ts';
+
+export interface RunningHerald {
+  service: NotificationService;
+  /** Base URL, e.g. http://127.0.0.1:PORT */
+  url: string;
+  logs: LogCapture;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startHerald(options: { database?: string; env?: Record<string, string> } = {}): Promise<RunningHerald> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-it-'));
+  const port = await freePort();
+  const config = loadConfig({
+    env: {
+      HERALD_DATA_DIR: dataDir,
+      HERALD_LISTEN_PORT: String(port),
+      HERALD_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      ...(options.database ? { HERALD_DATABASE: options.database } : {}),
+      ...options.env,
+    },
+  });
+  const logs = new LogCapture();
+  const service = await createNotificationService(config, { logger: createLogger({ level: 'trace', destination: logs }) });
+  await service.listen();
+  return {
+    service,
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    dataDir,
+    stop: () => service.close(),
+  };
+}
+
+/** JSON over fetch with a tenant token. */
+export function deviceClient(baseUrl: string, token: string) {
+  return async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${baseUrl}/api/ens${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  };
+}
