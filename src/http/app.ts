@@ -60,14 +60,20 @@ export async function buildApp(deps: AppDeps) {
         description: 'Registration of mail-app devices for Exchange push notifications (docs/device-api.md).',
       },
       servers: [{ url: `${deps.publicUrl}/api/ens` }],
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Tenant API token' } } },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Tenant API token' } },
+      },
     },
     transform: jsonSchemaTransform,
   });
 
   app.setErrorHandler((error, request, reply) => sendJsonError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
-    sendJsonError(new HeraldError('not_found', { message: `No route ${request.method} ${request.url.split('?')[0]}.` }), request, reply),
+    sendJsonError(
+      new HeraldError('not_found', { message: `No route ${request.method} ${request.url.split('?')[0]}.` }),
+      request,
+      reply,
+    ),
   );
 
   await app.register(

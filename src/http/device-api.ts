@@ -49,7 +49,14 @@ function tenantOf(request: FastifyRequest): Tenant {
   return request.tenant;
 }
 
-const errors = { 400: errorBody, 401: errorBody, 404: errorBody, 422: errorBody, 502: errorBody, 503: errorBody };
+const errors = {
+  400: errorBody,
+  401: errorBody,
+  404: errorBody,
+  422: errorBody,
+  502: errorBody,
+  503: errorBody,
+};
 
 export function deviceApi(deps: DeviceApiDeps): FastifyPluginAsync {
   return async (app) => {
@@ -57,9 +64,15 @@ export function deviceApi(deps: DeviceApiDeps): FastifyPluginAsync {
 
     api.get(
       '/alive',
-      { schema: { summary: 'Liveness: answers only when the database answers', response: { 200: aliveResponse, 503: errorBody } } },
+      {
+        schema: {
+          summary: 'Liveness: answers only when the database answers',
+          response: { 200: aliveResponse, 503: errorBody },
+        },
+      },
       async () => {
-        if (!(await deps.store.ping())) throw new HeraldError('unavailable', { message: 'The database does not answer.' });
+        if (!(await deps.store.ping()))
+          throw new HeraldError('unavailable', { message: 'The database does not answer.' });
         return { status: 'ok' as const, version: deps.version };
       },
     );
@@ -98,7 +111,8 @@ export function deviceApi(deps: DeviceApiDeps): FastifyPluginAsync {
         '/v1/registrations',
         {
           schema: {
-            summary: 'Register a device for pushes about one mailbox; subscribes at Exchange before answering',
+            summary:
+              'Register a device for pushes about one mailbox; subscribes at Exchange before answering',
             security: [{ bearer: [] }],
             body: createRegistrationBody,
             response: { 201: createRegistrationResponse, ...errors },
@@ -121,7 +135,8 @@ export function deviceApi(deps: DeviceApiDeps): FastifyPluginAsync {
             response: { 200: checkinResponse, ...errors },
           },
         },
-        async (request) => deps.registrations.checkin(tenantOf(request), request.params.id, request.body ?? {}),
+        async (request) =>
+          deps.registrations.checkin(tenantOf(request), request.params.id, request.body ?? {}),
       );
 
       routes.delete(

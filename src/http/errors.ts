@@ -27,7 +27,9 @@ export function toHeraldError(error: unknown): HeraldError {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new HeraldError('unsupported_media_type');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new HeraldError('invalid_request', { message: 'The request body is empty but JSON was announced.' });
+      return new HeraldError('invalid_request', {
+        message: 'The request body is empty but JSON was announced.',
+      });
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new HeraldError('invalid_request', { message: 'The request body is not valid JSON.' });
   }

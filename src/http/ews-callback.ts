@@ -33,14 +33,23 @@ export function ewsCallback(deps: EwsCallbackDeps): FastifyPluginAsync {
     app.setErrorHandler((error, request, reply) => {
       const code = (error as { code?: string }).code;
       const clientFault =
-        code === 'FST_ERR_CTP_BODY_TOO_LARGE' || code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || isClientError(error);
-      const status = code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 413 : code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 415 : 400;
+        code === 'FST_ERR_CTP_BODY_TOO_LARGE' ||
+        code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ||
+        isClientError(error);
+      const status =
+        code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 413 : code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 415 : 400;
       if (clientFault) {
         request.log.info({ code: code ?? (error as Error).name }, 'malformed EWS notification');
-        return reply.status(status).type(XML).send(buildSoapFault('soap:Client', faultText(error, code)));
+        return reply
+          .status(status)
+          .type(XML)
+          .send(buildSoapFault('soap:Client', faultText(error, code)));
       }
       request.log.error({ err: error }, 'EWS notification could not be stored');
-      return reply.status(500).type(XML).send(buildSoapFault('soap:Server', 'The notification could not be stored.'));
+      return reply
+        .status(500)
+        .type(XML)
+        .send(buildSoapFault('soap:Server', 'The notification could not be stored.'));
     });
 
     app.post<{ Params: { segment: string }; Body: string }>(

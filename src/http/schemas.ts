@@ -49,13 +49,21 @@ export const createRegistrationBody = z
         .url({ protocol: /^https?$/ })
         .max(2048)
         .optional(),
-      credentials: z.string().min(1).max(65536).describe('Compact JWE (RSA-OAEP-256 + A256GCM) to the tenant key'),
+      credentials: z
+        .string()
+        .min(1)
+        .max(65536)
+        .describe('Compact JWE (RSA-OAEP-256 + A256GCM) to the tenant key'),
     }),
     notification: z.strictObject({ content: contentPolicy }).optional(),
   })
   .superRefine((body, ctx) => {
     if (body.device.platform === 'ios' && !/^[0-9a-fA-F]{32,200}$/.test(body.device.pushToken)) {
-      ctx.addIssue({ code: 'custom', path: ['device', 'pushToken'], message: 'an APNs device token is hexadecimal' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['device', 'pushToken'],
+        message: 'an APNs device token is hexadecimal',
+      });
     }
   });
 
@@ -69,6 +77,7 @@ export const registrationParams = z.object({ id: z.string().min(1).max(64) });
 
 export const checkinBody = z
   .strictObject({ account: z.strictObject({ credentials: z.string().min(1).max(65536) }).optional() })
-  .optional();
+  .nullish()
+  .describe('Optional: fresh credentials');
 
 export const checkinResponse = z.object({ state: z.enum(['active', 'resubscribed', 'needs_credentials']) });

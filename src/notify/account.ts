@@ -9,7 +9,11 @@ import type { EwsAuth, EwsTarget } from '../exchange/ews/index.ts';
 
 /** The JWE payload forms of device-api.md. */
 const credentialsPayload = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('basic'), username: z.string().min(1).max(1024), password: z.string().max(4096) }),
+  z.strictObject({
+    type: z.literal('basic'),
+    username: z.string().min(1).max(1024),
+    password: z.string().max(4096),
+  }),
   z.strictObject({ type: z.literal('oauth'), accessToken: z.string().min(1).max(16384) }),
   z.strictObject({
     type: z.literal('certificate'),
@@ -39,7 +43,10 @@ export async function decryptCredentials(jwe: string, keys: TenantKeyResolver): 
   try {
     json = JSON.parse(new TextDecoder().decode(plaintext));
   } catch (cause) {
-    throw new HeraldError('invalid_credentials_payload', { message: 'The decrypted credentials are not JSON.', cause });
+    throw new HeraldError('invalid_credentials_payload', {
+      message: 'The decrypted credentials are not JSON.',
+      cause,
+    });
   }
   const parsed = credentialsPayload.safeParse(json);
   if (!parsed.success) {
@@ -63,6 +70,10 @@ function ewsAuth(credentials: CredentialsPayload): EwsAuth {
     case 'oauth':
       return { type: 'oauth', accessToken: credentials.accessToken };
     case 'certificate':
-      return { type: 'certificate', pkcs12: Buffer.from(credentials.pkcs12, 'base64'), passphrase: credentials.passphrase };
+      return {
+        type: 'certificate',
+        pkcs12: Buffer.from(credentials.pkcs12, 'base64'),
+        passphrase: credentials.passphrase,
+      };
   }
 }

@@ -9,7 +9,9 @@ export function ewsCallbackUrl(publicUrl: string, registrationId: string, encode
 }
 
 /** Split the last path segment; undefined when it is not `{id}.{key}`. */
-export function parseCallbackSegment(segment: string): { registrationId: string; encodedKey: string } | undefined {
+export function parseCallbackSegment(
+  segment: string,
+): { registrationId: string; encodedKey: string } | undefined {
   const match = /^([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{1,128})$/.exec(segment);
   return match ? { registrationId: match[1]!, encodedKey: match[2]! } : undefined;
 }

@@ -58,9 +58,13 @@ export class EventIntake {
     // A subscription replaced at check-in may still call back with an old key that has been
     // superseded; the key check catches that. A foreign subscription id with a valid key can only
     // be the new subscription of a check-in in progress, whose id is not stored yet.
-    const isNext = registration.nextKeyHash !== null && digestsEqual(registration.nextKeyHash, dataKeyHash(key));
+    const isNext =
+      registration.nextKeyHash !== null && digestsEqual(registration.nextKeyHash, dataKeyHash(key));
     if (current && notification.subscriptionId !== current && !isNext) {
-      this.#o.logger.info({ registrationId: registration.id }, 'callback from a superseded subscription: Unsubscribe');
+      this.#o.logger.info(
+        { registrationId: registration.id },
+        'callback from a superseded subscription: Unsubscribe',
+      );
       return 'Unsubscribe';
     }
     const now = this.#now();

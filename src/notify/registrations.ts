@@ -3,13 +3,7 @@
  * mailbox's Inbox at Exchange before answering (device-api.md), with a callback URL that carries
  * the registration's data key; the account is stored only sealed under that key.
  */
-import {
-  type MasterKey,
-  newDataKey,
-  identifierHash,
-  randomId,
-  sealAccount,
-} from '../crypto/index.ts';
+import { identifierHash, type MasterKey, newDataKey, randomId, sealAccount } from '../crypto/index.ts';
 import { HeraldError } from '../errors/index.ts';
 import type { EwsClient } from '../exchange/ews/index.ts';
 import type { Logger } from '../log/index.ts';
@@ -21,7 +15,12 @@ import { ewsCallbackUrl } from './callback-url.ts';
 const MAILBOX = 'registration-mailbox';
 
 export interface CreateRegistrationInput {
-  device: { platform: 'ios' | 'android'; pushToken: string; appId: string; environment?: 'production' | 'sandbox' };
+  device: {
+    platform: 'ios' | 'android';
+    pushToken: string;
+    appId: string;
+    environment?: 'production' | 'sandbox';
+  };
   account: { email: string; provider?: 'ews' | 'graph'; ewsUrl?: string; credentials: string };
   notification?: { content: ContentPolicy };
 }
@@ -64,11 +63,15 @@ export class RegistrationService {
   ): Promise<{ registrationId: string; state: 'active'; statusFrequencyMinutes: number }> {
     if (input.account.provider === 'graph') {
       throw new HeraldError('provider_not_supported', {
-        message: 'provider "graph" (Microsoft Graph change notifications) is not available in this version; use "ews".',
+        message:
+          'provider "graph" (Microsoft Graph change notifications) is not available in this version; use "ews".',
       });
     }
     if (!input.account.ewsUrl) throw new HeraldError('ews_url_required');
-    const credentials = await decryptCredentials(input.account.credentials, this.#o.tenants.keyResolver(tenant.id));
+    const credentials = await decryptCredentials(
+      input.account.credentials,
+      this.#o.tenants.keyResolver(tenant.id),
+    );
     const account: Account = { email: input.account.email, ewsUrl: input.account.ewsUrl, credentials };
     const emailHash = this.emailHash(account.email);
     const previous = await this.#o.store.registrations.findByIdentity(
@@ -118,8 +121,8 @@ export class RegistrationService {
     }
     if (previous) {
       // A second registration for the same (tenant, platform, pushToken, email) replaces the first.
+      // Its subscription ends at its next callback, answered Unsubscribe (see delete()).
       await this.#o.store.registrations.delete(previous.id);
-      await this.#bestEffortUnsubscribe(account, previous);
     }
     await this.#o.store.registrations.update(id, {
       state: 'active',
@@ -128,16 +131,27 @@ export class RegistrationService {
       lastSeenAt: this.#now(),
       ...(previous ? { emailHash } : {}),
     });
-    this.#o.logger.info({ registrationId: id, tenantId: tenant.id, replaced: previous?.id }, 'registration created');
+    this.#o.logger.info(
+      { registrationId: id, tenantId: tenant.id, replaced: previous?.id },
+      'registration created',
+    );
     return { registrationId: id, state: 'active', statusFrequencyMinutes };
   }
 
   async checkin(tenant: Tenant, id: string, input: CheckinInput): Promise<{ state: CheckinState }> {
     const registration = await this.#require(tenant, id);
     if (!input.account?.credentials) {
-      return { state: registration.state === 'active' || registration.state === 'pending' ? 'active' : 'needs_credentials' };
+      return {
+        state:
+          registration.state === 'active' || registration.state === 'pending'
+            ? 'active'
+            : 'needs_credentials',
+      };
     }
-    const credentials = await decryptCredentials(input.account.credentials, this.#o.tenants.keyResolver(tenant.id));
+    const credentials = await decryptCredentials(
+      input.account.credentials,
+      this.#o.tenants.keyResolver(tenant.id),
+    );
     const dataKey = newDataKey();
     // The old key is known only to Exchange (it is in the old callback URL), so fresh credentials
     // are sealed under a new key, which means a new callback URL and a new subscription. The new
@@ -170,17 +184,16 @@ export class RegistrationService {
       lastSeenAt: this.#now(),
       deactivatedReason: null,
     });
-    if (registration.subscriptionId) {
-      await this.#bestEffortUnsubscribe(account, registration);
-    }
+    // The old subscription's next callback carries the old key and is answered Unsubscribe.
     this.#o.logger.info({ registrationId: id, tenantId: tenant.id }, 'registration resubscribed');
     return { state: 'resubscribed' };
   }
 
   /**
-   * Forget the registration and shred its key. Herald cannot call Unsubscribe without the key
-   * (it lives only in Exchange's callback URL), so the subscription ends at its next callback,
-   * which is answered `Unsubscribe` (MS-OXWSNTIF; at the latest after StatusFrequency).
+   * Forget the registration and shred its key. An EWS push subscription cannot be ended by the
+   * Unsubscribe operation (that ends pull and streaming subscriptions, MS-OXWSNTIF 3.1.4.4); it
+   * ends when a notification is answered `Unsubscribe`, which the next callback for a deleted
+   * registration is: at the latest after StatusFrequency minutes.
    */
   async delete(tenant: Tenant, id: string): Promise<void> {
     await this.#require(tenant, id);
@@ -204,16 +217,8 @@ export class RegistrationService {
   }
 
   #openMailbox(registration: Registration): Omit<Account, 'credentials'> {
-    return JSON.parse(this.#o.master.open(registration.mailboxEnc, MAILBOX, registration.id).toString('utf8'));
-  }
-
-  async #bestEffortUnsubscribe(account: Account, old: Registration): Promise<void> {
-    if (!old.subscriptionId) return;
-    try {
-      await this.#o.ews.unsubscribe(ewsTarget(account), old.subscriptionId);
-    } catch (error) {
-      // Not fatal: the old subscription's next callback is answered Unsubscribe anyway.
-      this.#o.logger.info({ registrationId: old.id, err: error }, 'unsubscribe of replaced subscription failed');
-    }
+    return JSON.parse(
+      this.#o.master.open(registration.mailboxEnc, MAILBOX, registration.id).toString('utf8'),
+    );
   }
 }

@@ -11,7 +11,14 @@ export type ContentPolicy = 'full' | 'badge' | 'silent';
 export type Platform = 'ios' | 'android';
 export type PushEnvironment = 'production' | 'sandbox';
 export type MailProvider = 'ews' | 'graph';
-export type RegistrationState = 'pending' | 'active' | 'silent' | 'repairing' | 'needs_credentials' | 'dead' | 'inactive';
+export type RegistrationState =
+  | 'pending'
+  | 'active'
+  | 'silent'
+  | 'repairing'
+  | 'needs_credentials'
+  | 'dead'
+  | 'inactive';
 export type OutboxKind = 'new_mail' | 'badge_refresh' | 'checkin';
 export type OutboxStatus = 'pending' | 'processing' | 'done' | 'failed';
 export type PushProvider = 'apns' | 'fcm' | 'relay';

@@ -65,7 +65,8 @@ for (const database of databases()) {
       });
     }
 
-    const outboxFor = (registrationId: string) => herald.service.store.outbox.listForRegistration(registrationId);
+    const outboxFor = (registrationId: string) =>
+      herald.service.store.outbox.listForRegistration(registrationId);
 
     test('a registered device gets exactly one outbox event per delivered mail, Basic auth', async () => {
       const created = await register(1, {
@@ -80,8 +81,14 @@ for (const database of databases()) {
       const [subscription] = sim.subscriptions(ALICE.email).filter((s) => s.state === 'active');
       assert.ok(subscription, 'Herald subscribed at Exchange');
       assert.equal(subscription.statusFrequencyMinutes, 15);
-      assert.ok(subscription.callbackUrl.startsWith(`${herald.url}/api/ens/v1/ews/notify/${registrationId}.`));
-      assert.deepEqual([...subscription.eventTypes].sort(), ['CreatedEvent', 'ModifiedEvent', 'NewMailEvent']);
+      assert.ok(
+        subscription.callbackUrl.startsWith(`${herald.url}/api/ens/v1/ews/notify/${registrationId}.`),
+      );
+      assert.deepEqual([...subscription.eventTypes].sort(), [
+        'CreatedEvent',
+        'ModifiedEvent',
+        'NewMailEvent',
+      ]);
 
       const delivered = await sim.deliver(
         ALICE.email,
@@ -112,7 +119,11 @@ for (const database of databases()) {
       assert.equal((await outboxFor(registrationId)).length, 1);
 
       // A second mail is a second event; the registration remembers the unread count.
-      await sim.deliver(ALICE.email, { subject: 'Second', from: { address: 'dave@contoso.example' } }, { wait: true });
+      await sim.deliver(
+        ALICE.email,
+        { subject: 'Second', from: { address: 'dave@contoso.example' } },
+        { wait: true },
+      );
       assert.equal((await outboxFor(registrationId)).length, 2);
       const stored = await herald.service.store.registrations.get(registrationId);
       assert.equal(stored?.unreadCount, 2);
@@ -120,17 +131,28 @@ for (const database of databases()) {
     });
 
     test('OAuth registration; a wrong key and a deleted registration are answered Unsubscribe', async () => {
-      const created = await register(2, { email: BOB.email, credentials: { type: 'oauth', accessToken: BOB.token } });
+      const created = await register(2, {
+        email: BOB.email,
+        credentials: { type: 'oauth', accessToken: BOB.token },
+      });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const registrationId = created.body?.registrationId as string;
       const subscription = sim.subscriptions(BOB.email).find((s) => s.state === 'active')!;
 
-      const sample = await sim.deliver(BOB.email, { subject: 'Hi', from: { address: 'e@contoso.example' } }, { wait: true });
+      const sample = await sim.deliver(
+        BOB.email,
+        { subject: 'Hi', from: { address: 'e@contoso.example' } },
+        { wait: true },
+      );
       assert.equal(sample.outcomes?.[0]?.subscriptionStatus, 'OK');
       const body = sim.log({ kind: 'callback' }).at(-1)!.requestBody!;
 
       const wrongKey = subscription.callbackUrl.replace(/\.[^.]+$/, `.${'A'.repeat(43)}`);
-      const refused = await fetch(wrongKey, { method: 'POST', headers: { 'content-type': 'text/xml' }, body });
+      const refused = await fetch(wrongKey, {
+        method: 'POST',
+        headers: { 'content-type': 'text/xml' },
+        body,
+      });
       const refusedText = await refused.text();
       assert.equal(refused.status, 200);
       assert.match(refusedText, /SubscriptionStatus>Unsubscribe</);
@@ -138,9 +160,17 @@ for (const database of databases()) {
 
       const deleted = await api('DELETE', `/v1/registrations/${registrationId}`);
       assert.equal(deleted.status, 204);
-      const afterDelete = await sim.deliver(BOB.email, { subject: 'Gone', from: { address: 'f@contoso.example' } }, { wait: true });
+      const afterDelete = await sim.deliver(
+        BOB.email,
+        { subject: 'Gone', from: { address: 'f@contoso.example' } },
+        { wait: true },
+      );
       assert.equal(afterDelete.outcomes?.[0]?.subscriptionStatus, 'Unsubscribe');
-      assert.equal(sim.subscription(subscription.id).state === 'active', false, 'Exchange dropped the subscription');
+      assert.equal(
+        sim.subscription(subscription.id).state === 'active',
+        false,
+        'Exchange dropped the subscription',
+      );
       assert.equal(await herald.service.store.registrations.get(registrationId), undefined);
     });
 
@@ -151,7 +181,7 @@ for (const database of databases()) {
         credentials: { type: 'basic', username: ALICE.email, password: 'wrong' },
       });
       assert.equal(refused.status, 502);
-      assert.equal((refused.body?.error as { code: string }).code, 'exchange_auth_failed');
+      assert.deepEqual(errorCode(refused.body), 'exchange_auth_failed');
       assert.equal(await herald.service.store.registrations.count(), before);
     });
 
@@ -163,8 +193,16 @@ for (const database of databases()) {
       const subscription = sim
         .subscriptions(ALICE.email)
         .find((s) => s.state === 'active' && s.callbackUrl.includes(created.body?.registrationId as string))!;
-      for (const body of ['<not-xml', '<?xml version="1.0"?><a xmlns="urn:x"/>', '<!DOCTYPE x [<!ENTITY e "x">]><x>&e;</x>']) {
-        const response = await fetch(subscription.callbackUrl, { method: 'POST', headers: { 'content-type': 'text/xml' }, body });
+      for (const body of [
+        '<not-xml',
+        '<?xml version="1.0"?><a xmlns="urn:x"/>',
+        '<!DOCTYPE x [<!ENTITY e "x">]><x>&e;</x>',
+      ]) {
+        const response = await fetch(subscription.callbackUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'text/xml' },
+          body,
+        });
         const text = await response.text();
         assert.equal(response.status, 400, body);
         assert.match(text, /<(\w+:)?Fault>/);
@@ -187,11 +225,16 @@ for (const database of databases()) {
         // The files themselves, WAL included, not just what SQL returns.
         for (const file of readdirSync(herald.dataDir)) {
           const bytes = readFileSync(join(herald.dataDir, file)).toString('latin1');
-          for (const secret of secrets) assert.equal(bytes.includes(secret), false, `${file} contains a secret`);
+          for (const secret of secrets)
+            assert.equal(bytes.includes(secret), false, `${file} contains a secret`);
         }
       }
     });
   });
+}
+
+function errorCode(body: Record<string, unknown> | undefined): string | undefined {
+  return (body?.error as { code?: string } | undefined)?.code;
 }
 
 /** Every row of every table as JSON text. */
@@ -200,7 +243,13 @@ async function dumpDatabase(herald: RunningHerald): Promise<string> {
   const tables =
     dialect === 'sqlite'
       ? (await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(db)).rows
-      : (await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema()`.execute(db)).rows;
+      : (
+          await sql<{
+            name: string;
+          }>`select table_name as name from information_schema.tables where table_schema = current_schema()`.execute(
+            db,
+          )
+        ).rows;
   const parts: string[] = [];
   for (const { name } of tables) {
     const rows = await sql`select * from ${sql.table(name)}`.execute(db);

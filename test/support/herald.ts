@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log/index.ts';
-import { createNotificationService, type NotificationService } from '../../src/service/notification-service.ts';
+import {
+  createNotificationService,
+  type NotificationService,
+} from '../../src/service/notification-service.ts';
 import { LogCapture } from './logs.ts';
 import { freePort } from './net.ts';
 
@@ -21,7 +24,9 @@ export interface RunningHerald {
   stop(): Promise<void>;
 }
 
-export async function startHerald(options: { database?: string; env?: Record<string, string> } = {}): Promise<RunningHerald> {
+export async function startHerald(
+  options: { database?: string; env?: Record<string, string> } = {},
+): Promise<RunningHerald> {
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-it-'));
   const port = await freePort();
   const config = loadConfig({
@@ -34,7 +39,9 @@ export async function startHerald(options: { database?: string; env?: Record<str
     },
   });
   const logs = new LogCapture();
-  const service = await createNotificationService(config, { logger: createLogger({ level: 'trace', destination: logs }) });
+  const service = await createNotificationService(config, {
+    logger: createLogger({ level: 'trace', destination: logs }),
+  });
   await service.listen();
   return {
     service,
@@ -57,6 +64,9 @@ export function deviceClient(baseUrl: string, token: string) {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await response.text();
-    return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+    return {
+      status: response.status,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+    };
   };
 }
