@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import { type HeraldConfig, loadConfig } from '../config/index.ts';
 
 export function withConfigOption(command: Command): Command {
-  return command.option('-c, --config <file>', 'config file (YAML); default: $HERALD_CONFIG or embedded defaults');
+  return command.option(
+    '-c, --config <file>',
+    'config file (YAML); default: $HERALD_CONFIG or embedded defaults',
+  );
 }
 
 export function configFrom(options: { config?: string }): HeraldConfig {

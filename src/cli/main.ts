@@ -37,6 +37,8 @@ try {
     process.stderr.write(`herald: ${error.message} (${error.code})\n`);
     process.exit(1);
   }
-  process.stderr.write(`herald: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `herald: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 }

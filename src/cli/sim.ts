@@ -49,13 +49,19 @@ function mailboxes(passwords: string[], tokens: string[]): MailboxSpec[] {
 }
 
 export function simCommand(): Command {
-  const sim = new Command('sim').description('simulators of Exchange, APNs and FCM for app developers and tests');
+  const sim = new Command('sim').description(
+    'simulators of Exchange, APNs and FCM for app developers and tests',
+  );
   sim
     .command('exchange')
     .description('an Exchange Web Services push-notification simulator')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', port, 8090)
-    .option('--clock-speed <factor>', 'run the simulated clock this many times faster than real time', positive)
+    .option(
+      '--clock-speed <factor>',
+      'run the simulated clock this many times faster than real time',
+      positive,
+    )
     .option('--manual-clock', 'time moves only through POST /sim/clock/advance')
     .option('--mailbox <email:password>', 'create a mailbox (repeatable)', collect, [])
     .option('--token <email:token>', 'accept a bearer token for a mailbox (repeatable)', collect, [])
@@ -75,11 +81,15 @@ export function simCommand(): Command {
         const sim = await startExchangeSimulator({
           host: options.host,
           port: options.port,
-          clock: options.manualClock ? { mode: 'manual' } : { mode: 'speed', factor: options.clockSpeed ?? 1 },
+          clock: options.manualClock
+            ? { mode: 'manual' }
+            : { mode: 'speed', factor: options.clockSpeed ?? 1 },
           mailboxes: mailboxes(options.mailbox, options.token),
           log: (line) => process.stderr.write(`${line}\n`),
         });
-        process.stderr.write(`Exchange simulator listening on ${sim.url}\n  EWS: ${sim.ewsUrl}\n  control API: ${sim.url}/sim/\n`);
+        process.stderr.write(
+          `Exchange simulator listening on ${sim.url}\n  EWS: ${sim.ewsUrl}\n  control API: ${sim.url}/sim/\n`,
+        );
         const stop = () => {
           sim.close().then(
             () => process.exit(0),

@@ -4,7 +4,10 @@ import { openData } from '../service/notification-service.ts';
 import { TenantService } from '../tenants/index.ts';
 import { configFrom, printJson, withConfigOption } from './common.ts';
 
-async function withTenants<T>(options: { config?: string }, fn: (tenants: TenantService) => Promise<T>): Promise<T> {
+async function withTenants<T>(
+  options: { config?: string },
+  fn: (tenants: TenantService) => Promise<T>,
+): Promise<T> {
   const config = configFrom(options);
   const logger = createLogger({ level: 'warn', destination: process.stderr });
   const { store, master } = await openData(config, logger);
@@ -24,7 +27,9 @@ export function tenantCommand(): Command {
       if (!['full', 'badge', 'silent'].includes(options.content)) {
         throw new Error(`--content must be full, badge or silent, not "${options.content}"`);
       }
-      printJson(await withTenants(options, (t) => t.add(name, options.content as 'full' | 'badge' | 'silent')));
+      printJson(
+        await withTenants(options, (t) => t.add(name, options.content as 'full' | 'badge' | 'silent')),
+      );
     });
   withConfigOption(tenant.command('list'))
     .description('list tenants')

@@ -49,7 +49,9 @@ test('a device JWE decrypts with the tenant key, by kid and without kid; rotated
   const newKey = await generateTenantKey(master, 'contoso');
   const keys = [newKey, oldKey];
   const resolve = async (kid: string | undefined) =>
-    keys.filter((k) => kid === undefined || k.kid === kid).map((k) => openTenantPrivateKey(master, 'contoso', k));
+    keys
+      .filter((k) => kid === undefined || k.kid === kid)
+      .map((k) => openTenantPrivateKey(master, 'contoso', k));
   const payload = { type: 'basic', username: 'alice', password: 'p@ss' };
   for (const [name, jwe] of [
     ['old key with kid', await jweFor(oldKey.publicJwk, payload, oldKey.kid)],
@@ -67,8 +69,14 @@ test('error/JWE with a wrong algorithm, garbage, or an unknown kid is refused', 
     kid && kid !== key.kid ? [] : [openTenantPrivateKey(master, 't1', key)];
   await assert.rejects(decryptDeviceJwe('not-a-jwe', resolve), { name: 'CredentialsDecryptError' });
   const other = await generateTenantKey(master, 't2');
-  await assert.rejects(decryptDeviceJwe(await jweFor(other.publicJwk, {}, other.kid), resolve), /unknown or retired/);
-  await assert.rejects(decryptDeviceJwe(await jweFor(other.publicJwk, {}), resolve), /could not be decrypted/);
+  await assert.rejects(
+    decryptDeviceJwe(await jweFor(other.publicJwk, {}, other.kid), resolve),
+    /unknown or retired/,
+  );
+  await assert.rejects(
+    decryptDeviceJwe(await jweFor(other.publicJwk, {}), resolve),
+    /could not be decrypted/,
+  );
   const rsa1 = new CompactEncrypt(new Uint8Array([1]))
     .setProtectedHeader({ alg: 'RSA-OAEP', enc: 'A256GCM' })
     .encrypt(publicKeyFromJwk(key.publicJwk));
@@ -98,6 +106,9 @@ test('token digests compare in constant time and identifier hashes normalise cas
   assert.ok(!digestsEqual(hashApiToken('x'), hashApiToken('y')));
   assert.ok(!digestsEqual('', ''));
   const k = randomBytes(32);
-  assert.equal(identifierHash(k, 'email', 'Alice@Contoso.com '), identifierHash(k, 'email', 'alice@contoso.com'));
+  assert.equal(
+    identifierHash(k, 'email', 'Alice@Contoso.com '),
+    identifierHash(k, 'email', 'alice@contoso.com'),
+  );
   assert.notEqual(identifierHash(k, 'email', 'a@b'), identifierHash(randomBytes(32), 'email', 'a@b'));
 });

@@ -3,7 +3,13 @@
  * (JWE RSA-OAEP-256 + A256GCM, DESIGN decision 1). Keys rotate; older keys keep decrypting
  * until retired. The private half is stored sealed under the master key.
  */
-import { createPrivateKey, createPublicKey, generateKeyPair, type JsonWebKey, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { MasterKey } from './master-key.ts';

@@ -6,7 +6,10 @@
 export const errorCatalogue = {
   // request shape and authentication
   invalid_request: { status: 400, message: 'The request is malformed.' },
-  invalid_credentials_payload: { status: 400, message: 'The credentials JWE could not be decrypted or read.' },
+  invalid_credentials_payload: {
+    status: 400,
+    message: 'The credentials JWE could not be decrypted or read.',
+  },
   unauthorized: { status: 401, message: 'A valid API token is required.' },
   not_found: { status: 404, message: 'No such resource.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },

@@ -31,13 +31,20 @@ function redactPaths(): string[] {
   for (const field of SECRET_FIELDS) {
     paths.push(field, `*.${field}`, `*.*.${field}`);
   }
-  paths.push('req.headers.authorization', 'req.headers.apitoken', 'req.headers.cookie', 'res.headers["set-cookie"]');
+  paths.push(
+    'req.headers.authorization',
+    'req.headers.apitoken',
+    'req.headers.cookie',
+    'res.headers["set-cookie"]',
+  );
   return paths;
 }
 
 /** The callback path `/notify/{registrationId}.{key}`: keep the id, hide the key. */
 export function redactUrl(url: string): string {
-  return url.replace(/(\/notify\/[A-Za-z0-9_-]+)\.[^/?#]*/g, '$1.<redacted>').replace(/([?&](?:key|token|code)=)[^&#]*/gi, '$1<redacted>');
+  return url
+    .replace(/(\/notify\/[A-Za-z0-9_-]+)\.[^/?#]*/g, '$1.<redacted>')
+    .replace(/([?&](?:key|token|code)=)[^&#]*/gi, '$1<redacted>');
 }
 
 export interface LogOptions {

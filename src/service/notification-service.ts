@@ -36,9 +36,13 @@ export function userAgent(publicUrl: string): string {
 }
 
 /** Open the store (migrated) and the master key: what every command that touches data needs. */
-export async function openData(config: HeraldConfig, logger: Logger): Promise<{ store: Store; master: MasterKey }> {
+export async function openData(
+  config: HeraldConfig,
+  logger: Logger,
+): Promise<{ store: Store; master: MasterKey }> {
   const { key: master, created } = loadOrCreateMasterKey(config.masterKeyFile);
-  if (created) logger.info({ file: config.masterKeyFile }, 'generated a new master key; back it up with the database');
+  if (created)
+    logger.info({ file: config.masterKeyFile }, 'generated a new master key; back it up with the database');
   const store = await openStore(config.database);
   try {
     await store.migrate();

@@ -43,7 +43,10 @@ export class TenantService {
   }
 
   /** Create a tenant with a fresh API token (returned once) and its first key pair. */
-  async add(id: string, contentPolicy: ContentPolicy = 'full'): Promise<{ tenantId: string; apiToken: string }> {
+  async add(
+    id: string,
+    contentPolicy: ContentPolicy = 'full',
+  ): Promise<{ tenantId: string; apiToken: string }> {
     assertTenantId(id);
     if (await this.#store.tenants.get(id)) {
       throw new HeraldError('tenant_exists', { message: `Tenant "${id}" exists already.` });
@@ -128,7 +131,8 @@ export class TenantService {
         await this.rotateKey(t.id);
         continue;
       }
-      if (existing.apiTokenHash !== apiTokenHash) await this.#store.tenants.setApiTokenHash(t.id, apiTokenHash);
+      if (existing.apiTokenHash !== apiTokenHash)
+        await this.#store.tenants.setApiTokenHash(t.id, apiTokenHash);
       if (existing.contentPolicy !== t.notification.content) {
         await this.#store.tenants.setContentPolicy(t.id, t.notification.content);
       }
