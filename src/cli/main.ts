@@ -30,7 +30,7 @@ try {
     process.exit(error.exitCode);
   }
   if (error instanceof ConfigError) {
-    process.stderr.write(`herald: invalid configuration\n${error.toString()}\n`);
+    process.stderr.write(`herald: ${error.toString()}\n`);
     process.exit(78); // EX_CONFIG
   }
   if (error instanceof HeraldError) {

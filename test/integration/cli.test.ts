@@ -1,0 +1,120 @@
+/**
+ * The `herald` command as an operator uses it: `serve` with no config file starts on embedded
+ * defaults, answers alive and says how to add a tenant; `tenant add|list|rotate-token` work
+ * against the same data directory while it runs; `config print` hides secrets.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { freePort } from '../support/net.ts';
+
+const run = promisify(execFile);
+const HERALD = resolve(import.meta.dirname, '../../bin/herald');
+
+describe('herald CLI on embedded defaults', () => {
+  let cwd: string;
+  let port: number;
+  let server: ChildProcess;
+  let stderr = '';
+  const env = () => ({ ...process.env, HERALD_LISTEN_PORT: String(port), HERALD_CONFIG: '' });
+  const herald = (...args: string[]) => run(HERALD, args, { cwd, env: env() });
+
+  before(async () => {
+    cwd = mkdtempSync(join(tmpdir(), 'herald-cli-'));
+    port = await freePort();
+    server = spawn(HERALD, ['serve'], { cwd, env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    await new Promise<void>((ready, fail) => {
+      server.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('tenant add')) ready();
+      });
+      server.once('exit', (code) => fail(new Error(`herald serve exited with ${code}: ${stderr}`)));
+    });
+  });
+
+  after(() => {
+    if (server.exitCode === null) server.kill('SIGKILL');
+  });
+
+  test('serve prints where it listens and how to create a tenant, and answers alive', async () => {
+    assert.match(stderr, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}`));
+    assert.match(stderr, /no tenants yet: create one with .*tenant add <name>/);
+    const alive = await fetch(`http://127.0.0.1:${port}/api/ens/alive`);
+    assert.equal(alive.status, 200);
+    assert.equal(((await alive.json()) as { status: string }).status, 'ok');
+  });
+
+  test('tenant add prints a token once that the running server accepts; list and rotate-token', async () => {
+    const added = JSON.parse((await herald('tenant', 'add', 'acme')).stdout) as {
+      tenantId: string;
+      apiToken: string;
+    };
+    assert.equal(added.tenantId, 'acme');
+    const key = await fetch(`http://127.0.0.1:${port}/api/ens/v1/publickey`, {
+      headers: { authorization: `Bearer ${added.apiToken}` },
+    });
+    assert.equal(key.status, 200);
+    const listed = JSON.parse((await herald('tenant', 'list')).stdout) as Array<{
+      tenantId: string;
+      keyId: string;
+    }>;
+    assert.deepEqual(
+      listed.map((t) => t.tenantId),
+      ['acme'],
+    );
+    assert.ok(listed[0]!.keyId);
+    assert.equal(
+      (await herald('tenant', 'list')).stdout.includes(added.apiToken),
+      false,
+      'tokens are not listed',
+    );
+    const rotated = JSON.parse((await herald('tenant', 'rotate-token', 'acme')).stdout) as {
+      apiToken: string;
+    };
+    assert.notEqual(rotated.apiToken, added.apiToken);
+    const old = await fetch(`http://127.0.0.1:${port}/api/ens/v1/publickey`, {
+      headers: { authorization: `Bearer ${added.apiToken}` },
+    });
+    assert.equal(old.status, 401);
+  });
+
+  test('error/tenant add of an existing or invalid name fails with a message and exit code 1', async () => {
+    await assert.rejects(herald('tenant', 'add', 'acme'), (error: { code: number; stderr: string }) => {
+      assert.equal(error.code, 1);
+      assert.match(error.stderr, /exists already\. \(tenant_exists\)/);
+      return true;
+    });
+    await assert.rejects(herald('tenant', 'add', 'Not Valid'), /invalid/);
+  });
+
+  test('config print hides secrets; a bad config file fails with the key path', async () => {
+    const file = join(cwd, 'herald.yaml');
+    writeFileSync(file, 'tenants:\n  - id: globex\n    apiToken: ${GLOBEX_TOKEN}\n');
+    const { stdout } = await run(HERALD, ['config', 'print', '--config', file], {
+      cwd,
+      env: { ...env(), GLOBEX_TOKEN: 'globex-secret-token-value' },
+    });
+    assert.match(stdout, /globex/);
+    assert.equal(stdout.includes('globex-secret-token-value'), false);
+    assert.match(stdout, /<hidden>/);
+    writeFileSync(file, 'listen:\n  prot: 8080\n');
+    await assert.rejects(
+      run(HERALD, ['config', 'print', '--config', file], { cwd, env: env() }),
+      (error: { code: number; stderr: string }) => {
+        assert.equal(error.code, 78);
+        assert.match(error.stderr, /listen\.prot/);
+        return true;
+      },
+    );
+  });
+
+  test('SIGTERM stops the server cleanly', async () => {
+    const exited = new Promise<number | null>((done) => server.once('exit', (code) => done(code)));
+    server.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+});
