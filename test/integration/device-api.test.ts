@@ -112,7 +112,11 @@ for (const database of databases()) {
         const response = await api('POST', '/v1/registrations', payload);
         assert.equal(response.status, 400, name);
         assert.equal(code(response.body), 'invalid_request', name);
-        assert.match(String((response.body?.error as { message: string }).message), pattern, name);
+        assert.match(
+          String((response.body?.error as { message?: string } | undefined)?.message),
+          pattern,
+          name,
+        );
       }
     });
 
