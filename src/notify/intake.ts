@@ -71,7 +71,11 @@ export class EventIntake {
     const rows = this.#outboxRows(registration, key, notification.events, now);
     const lastWatermark = notification.events.findLast((e) => e.watermark)?.watermark;
     const unreadCount = notification.events.findLast((e) => e.unreadCount !== undefined)?.unreadCount;
-    if (rows.length > 0 || lastWatermark !== undefined) {
+    const statusOnly = notification.events.every((e) => e.type === 'StatusEvent');
+    if (statusOnly) {
+      // Status pings only prove the subscription is alive: batched last-seen writes.
+      this.#o.lastSeen.touch(registration.id, now);
+    } else {
       await this.#o.store.transaction(async (tx) => {
         if (rows.length > 0) await tx.outbox.enqueue(rows);
         await tx.registrations.update(registration.id, {
@@ -80,8 +84,6 @@ export class EventIntake {
           lastSeenAt: now,
         });
       });
-    } else {
-      this.#o.lastSeen.touch(registration.id, now);
     }
     return 'OK';
   }

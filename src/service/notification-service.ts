@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { HeraldConfig } from '../config/index.ts';
 import { loadOrCreateMasterKey, type MasterKey } from '../crypto/index.ts';
-import { createEwsClient, type EwsClient } from '../exchange/ews/index.ts';
+import { createEwsClient, type EwsClient, type EwsClientHandle } from '../exchange/ews/index.ts';
 import { buildApp, type HeraldApp } from '../http/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { EventIntake, LastSeenBatcher, RegistrationService } from '../notify/index.ts';
@@ -61,15 +61,16 @@ export async function createNotificationService(
   const { store, master } = await openData(config, logger);
   const tenants = new TenantService(store, master);
   await tenants.syncFromConfig(config.tenants);
-  const ews =
-    overrides.ews ??
-    createEwsClient({
-      userAgent: userAgent(config.publicUrl),
-      requestServerVersion: config.exchange.requestServerVersion,
-      timeoutMs: config.exchange.timeoutSeconds * 1000,
-      ca: config.trust.caFiles.map((file) => readFileSync(file, 'utf8')),
-      ...(config.proxy?.url ? { proxyUrl: config.proxy.url } : {}),
-    });
+  const ownEws: EwsClientHandle | undefined = overrides.ews
+    ? undefined
+    : createEwsClient({
+        userAgent: userAgent(config.publicUrl),
+        requestServerVersion: config.exchange.requestServerVersion,
+        timeoutMs: config.exchange.timeoutSeconds * 1000,
+        ca: config.trust.caFiles.map((file) => readFileSync(file, 'utf8')),
+        ...(config.proxy?.url ? { proxyUrl: config.proxy.url } : {}),
+      });
+  const ews: EwsClient = overrides.ews ?? ownEws!;
   const lastSeen = new LastSeenBatcher(store, logger);
   const intake = new EventIntake({ store, master, lastSeen, logger });
   const registrations = new RegistrationService({
@@ -112,6 +113,7 @@ export async function createNotificationService(
       // Stop taking callbacks first, then write what is pending, then close the database.
       await app.close();
       await lastSeen.close();
+      await ownEws?.close();
       await store.close();
     },
   };

@@ -1,0 +1,166 @@
+/**
+ * `herald sim exchange`: a simulator of Exchange Web Services push notifications, built from
+ * Microsoft's public specification (MS-OXWSNTIF, the EWS reference and the published schemas)
+ * for app developers and for Herald's tests. It imports nothing from Herald: it is the
+ * independent peer that keeps Herald honest.
+ */
+import type { AddressInfo } from 'node:net';
+import type { ClockOptions, ClockState } from '../clock.ts';
+import type { LogEntry } from './log.ts';
+import type { SubscriptionInfo } from './notifier.ts';
+import { createSimServer, EWS_PATH, type RequestValidator } from './server.ts';
+import {
+  type DeliverInput,
+  type DeliverResult,
+  ExchangeSim,
+  type ItemInfo,
+  type MailboxInfo,
+  type MarkReadResult,
+} from './simulator.ts';
+import type { MailboxSpec } from './store.ts';
+
+export type { ClockOptions, ClockState } from '../clock.ts';
+export type { LogEntry } from './log.ts';
+export type { CallbackOutcome, DeliveryOutcome, SubscriptionInfo, SubscriptionState } from './notifier.ts';
+export type { RequestValidator } from './server.ts';
+export type { DeliverInput, DeliverResult, ItemInfo, MailboxInfo, MarkReadResult } from './simulator.ts';
+export type { MailboxSpec } from './store.ts';
+
+export interface ExchangeSimulatorOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** Default manual: time moves only through advance(). */
+  clock?: { mode: 'manual' } | { mode: 'speed'; factor: number };
+  mailboxes?: MailboxSpec[];
+  log?: (line: string) => void;
+  /** Check every received EWS request, e.g. against Microsoft's schemas; invalid → ErrorSchemaValidation fault. */
+  validateRequests?: RequestValidator;
+  /** Real milliseconds to wait for a subscriber's answer (default 30 000). */
+  callbackTimeoutMs?: number;
+  /** Extra CA certificates trusted for https callback URLs. */
+  callbackCa?: string | Buffer | Array<string | Buffer>;
+  /** Entries kept by GET /sim/log (default 500). */
+  logLimit?: number;
+}
+
+export interface ExchangeSimulator {
+  /** Base URL, e.g. http://127.0.0.1:41234 */
+  url: string;
+  /** {url}/EWS/Exchange.asmx */
+  ewsUrl: string;
+  close(): Promise<void>;
+  /** Virtual now, epoch ms. */
+  now(): number;
+  clock(): ClockState;
+  /** Advance virtual time; resolves after every callback it caused has been answered. */
+  advance(ms: number): Promise<ClockState>;
+  createMailbox(spec: MailboxSpec): MailboxInfo;
+  mailboxes(): MailboxInfo[];
+  mailbox(email: string): MailboxInfo & { items: ItemInfo[] };
+  deliver(email: string, mail: DeliverInput, options?: { wait?: boolean }): Promise<DeliverResult>;
+  markRead(
+    email: string,
+    itemId: string,
+    isRead?: boolean,
+    options?: { wait?: boolean },
+  ): Promise<MarkReadResult>;
+  subscriptions(email?: string): SubscriptionInfo[];
+  subscription(id: string): SubscriptionInfo;
+  killSubscription(id: string): SubscriptionInfo;
+  revokeToken(token: string): { revoked: boolean };
+  addToken(email: string, token: string): MailboxInfo;
+  log(options?: { since?: number; limit?: number; kind?: LogEntry['kind'] }): LogEntry[];
+}
+
+export async function startExchangeSimulator(
+  options: ExchangeSimulatorOptions = {},
+): Promise<ExchangeSimulator> {
+  const sim = new ExchangeSim({
+    clock: options.clock as ClockOptions | undefined,
+    log: options.log,
+    callbackTimeoutMs: options.callbackTimeoutMs,
+    callbackCa: options.callbackCa,
+    logLimit: options.logLimit,
+  });
+  for (const spec of options.mailboxes ?? []) sim.createMailbox(spec);
+  const server = createSimServer(sim, { validateRequests: options.validateRequests, log: options.log });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+  options.log?.(
+    `Exchange simulator listening on ${url} (EWS at ${url}${EWS_PATH}, control API at ${url}/sim/)`,
+  );
+
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    ewsUrl: `${url}${EWS_PATH}`,
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        sim.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closed;
+    },
+    now: () => sim.clock.now(),
+    clock: () => sim.clock.state(),
+    advance: (ms) => sim.advance(ms),
+    createMailbox: (spec) => sim.createMailbox(spec),
+    mailboxes: () => sim.mailboxes(),
+    mailbox: (email) => sim.mailbox(email),
+    deliver: (email, mail, opts) => sim.deliver(email, mail, opts),
+    markRead: (email, itemId, isRead, opts) => sim.markRead(email, itemId, isRead, opts),
+    subscriptions: (email) => sim.subscriptions(email),
+    subscription: (id) => sim.subscription(id),
+    killSubscription: (id) => sim.killSubscription(id),
+    revokeToken: (token) => sim.revokeToken(token),
+    addToken: (email, token) => sim.addToken(email, token),
+    log: (opts) => sim.log.list(opts),
+  };
+}
+
+export const simExchangeUsage = `herald sim exchange: Exchange Web Services push simulator
+
+Options (wired by the CLI): --host H --port N --clock-speed F (virtual time = real x F; default:
+manual clock, advanced through the control API) --mailbox EMAIL[:PASSWORD] (repeatable)
+
+EWS endpoint
+  POST /EWS/Exchange.asmx          SOAP 1.1: Subscribe (push, Inbox), Unsubscribe, GetItem, GetFolder
+                                   auth: HTTP Basic (email or username) or Authorization: Bearer TOKEN
+
+Control API (JSON; errors are {"error": {"code", "message"}} with a 4xx status;
+percent-encode ids in paths)
+  GET    /sim/mailboxes                                  list mailboxes
+  POST   /sim/mailboxes                                  {email, password?, username?, tokens?: []}
+  GET    /sim/mailboxes/{email}                          mailbox with its items
+  POST   /sim/mailboxes/{email}/deliver[?wait=true]      {subject, from: {name?, address}, body?, bodyType?}
+                                                         -> {itemId, changeKey, outcomes?}; with wait the
+                                                         answer comes after every subscriber answered
+  POST   /sim/mailboxes/{email}/items/{itemId}/read      {isRead?: true, wait?: false}
+  GET    /sim/mailboxes/{email}/subscriptions            subscriptions with state, watermark, retries
+  POST   /sim/mailboxes/{email}/tokens                   {token}: accept another bearer token
+  GET    /sim/subscriptions[/{id}]                       all subscriptions (ended ones too)
+  DELETE /sim/subscriptions/{id}                         drop a subscription silently
+  POST   /sim/tokens/revoke                              {token}: later requests with it get 401
+  GET    /sim/clock                                      virtual time and pending timers
+  POST   /sim/clock/advance                              {ms}: fire due timers; returns when their
+                                                         callbacks have been answered
+  GET    /sim/log[?since=SEQ&limit=N&kind=ews|callback|control]
+                                                         recent requests and callbacks, bodies included
+
+Push behaviour: each delivered mail sends one SendNotification (CreatedEvent, NewMailEvent,
+ModifiedEvent on the Inbox) per subscription; a StatusEvent after StatusFrequency minutes without
+traffic; failed callbacks are retried after 30 s, 60 s, 120 s... until the next interval would exceed
+StatusFrequency, then the subscription dies. Answer SubscriptionStatus Unsubscribe to end one.
+`;
