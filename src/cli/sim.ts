@@ -36,8 +36,9 @@ function mailboxes(passwords: string[], tokens: string[]): MailboxSpec[] {
   };
   for (const value of passwords) {
     const at = value.indexOf(':');
-    if (at <= 0) throw new InvalidArgumentError(`--mailbox takes EMAIL or EMAIL:PASSWORD, not "${value}"`);
-    entry(value.slice(0, at)).password = value.slice(at + 1);
+    if (at === 0) throw new InvalidArgumentError(`--mailbox takes EMAIL or EMAIL:PASSWORD, not "${value}"`);
+    if (at < 0) entry(value);
+    else entry(value.slice(0, at)).password = value.slice(at + 1);
   }
   for (const value of tokens) {
     const at = value.indexOf(':');
@@ -59,11 +60,11 @@ export function simCommand(): Command {
     .option('--port <port>', 'port (0 = any free port)', port, 8090)
     .option(
       '--clock-speed <factor>',
-      'run the simulated clock this many times faster than real time',
+      'run the simulated clock this many times faster than real time (default 1)',
       positive,
     )
     .option('--manual-clock', 'time moves only through POST /sim/clock/advance')
-    .option('--mailbox <email:password>', 'create a mailbox (repeatable)', collect, [])
+    .option('--mailbox <email[:password]>', 'create a mailbox (repeatable)', collect, [])
     .option('--token <email:token>', 'accept a bearer token for a mailbox (repeatable)', collect, [])
     .addHelpText('after', `\n${simExchangeUsage}`)
     .action(
@@ -78,6 +79,7 @@ export function simCommand(): Command {
         if (options.manualClock && options.clockSpeed) {
           throw new InvalidArgumentError('--manual-clock and --clock-speed exclude each other');
         }
+        // The simulator prints where it listens through `log`.
         const sim = await startExchangeSimulator({
           host: options.host,
           port: options.port,
@@ -87,9 +89,6 @@ export function simCommand(): Command {
           mailboxes: mailboxes(options.mailbox, options.token),
           log: (line) => process.stderr.write(`${line}\n`),
         });
-        process.stderr.write(
-          `Exchange simulator listening on ${sim.url}\n  EWS: ${sim.ewsUrl}\n  control API: ${sim.url}/sim/\n`,
-        );
         const stop = () => {
           sim.close().then(
             () => process.exit(0),

@@ -93,6 +93,7 @@ describe('herald CLI on embedded defaults', () => {
 
   test('config print hides secrets; a bad config file fails with the key path', async () => {
     const file = join(cwd, 'herald.yaml');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${VAR} reference for Herald's config loader
     writeFileSync(file, 'tenants:\n  - id: globex\n    apiToken: ${GLOBEX_TOKEN}\n');
     const { stdout } = await run(HERALD, ['config', 'print', '--config', file], {
       cwd,
@@ -117,4 +118,26 @@ describe('herald CLI on embedded defaults', () => {
     server.kill('SIGTERM');
     assert.equal(await exited, 0);
   });
+});
+
+test('herald sim exchange starts with the given mailboxes and prints its URL', async () => {
+  const sim = spawn(HERALD, ['sim', 'exchange', '--port', '0', '--mailbox', 'zoe@contoso.example:pw'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  try {
+    const url = await new Promise<string>((found, fail) => {
+      let text = '';
+      sim.stderr!.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
+        if (match) found(match[1]!);
+      });
+      sim.once('exit', (code) => fail(new Error(`sim exited with ${code}: ${text}`)));
+    });
+    const mailboxes = (await (await fetch(`${url}/sim/mailboxes`)).json()) as unknown;
+    assert.match(JSON.stringify(mailboxes), /zoe@contoso\.example/);
+    assert.equal(JSON.stringify(mailboxes).includes('"pw"'), false, 'passwords are not listed');
+  } finally {
+    sim.kill('SIGTERM');
+  }
 });

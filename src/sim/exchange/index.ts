@@ -132,8 +132,9 @@ export async function startExchangeSimulator(
 
 export const simExchangeUsage = `herald sim exchange: Exchange Web Services push simulator
 
-Options (wired by the CLI): --host H --port N --clock-speed F (virtual time = real x F; default:
-manual clock, advanced through the control API) --mailbox EMAIL[:PASSWORD] (repeatable)
+Options (wired by the CLI): --host H --port N --clock-speed F (virtual time = real x F; default 1)
+or --manual-clock (time moves only through the control API), --mailbox EMAIL[:PASSWORD] and
+--token EMAIL:TOKEN (both repeatable)
 
 EWS endpoint
   POST /EWS/Exchange.asmx          SOAP 1.1: Subscribe (push, Inbox), Unsubscribe, GetItem, GetFolder
