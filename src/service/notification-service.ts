@@ -20,6 +20,8 @@ export interface NotificationService {
   registrations: RegistrationService;
   master: MasterKey;
   logger: Logger;
+  /** Status pings waiting to be written (flush() writes them now). */
+  lastSeen: LastSeenBatcher;
   /** Where it listens, once `listen()` has run. */
   url: string | undefined;
   listen(): Promise<string>;
@@ -103,6 +105,7 @@ export async function createNotificationService(
     registrations,
     master,
     logger,
+    lastSeen,
     url: undefined,
     async listen() {
       const address = await app.listen({ host: config.listen.host, port: config.listen.port });

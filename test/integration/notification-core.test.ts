@@ -130,6 +130,24 @@ for (const database of databases()) {
       assert.equal(stored?.state, 'active');
     });
 
+    test('a status ping from Exchange refreshes the last-seen time (batched)', async () => {
+      const created = await register(5, {
+        email: ALICE.email,
+        credentials: { type: 'basic', username: ALICE.email, password: ALICE.password },
+      });
+      const id = created.body?.registrationId as string;
+      await herald.service.store.registrations.update(id, { lastSeenAt: 1 });
+      const rowsBefore = (await outboxFor(id)).length;
+      await sim.advance(15 * 60_000); // StatusFrequency: Exchange sends a StatusEvent
+      const sub = sim.subscriptions(ALICE.email).find((s) => s.callbackUrl.includes(id))!;
+      assert.equal(sub.lastCallback?.subscriptionStatus, 'OK', 'the status ping was answered OK');
+      assert.match(sim.log({ kind: 'callback' }).at(-1)?.requestBody ?? '', /StatusEvent/);
+      await herald.service.lastSeen.flush();
+      const stored = await herald.service.store.registrations.get(id);
+      assert.ok((stored?.lastSeenAt ?? 0) > 1, 'last-seen moved');
+      assert.equal((await outboxFor(id)).length, rowsBefore, 'a status ping is no outbox event');
+    });
+
     test('OAuth registration; a wrong key and a deleted registration are answered Unsubscribe', async () => {
       const created = await register(2, {
         email: BOB.email,
