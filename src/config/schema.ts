@@ -7,6 +7,7 @@
  * value without parsing it, `prefault` parses `{}` so the inner defaults apply.
  */
 import { z } from 'zod';
+import { exchangeVersions } from '../exchange/ews/index.ts';
 import { filePath, markKind, secret } from './meta.ts';
 
 const port = z.number().int().min(0).max(65_535);
@@ -106,30 +107,7 @@ const tenant = z.strictObject({
   apps: z.array(app).default([]).superRefine(uniqueBy('appId', 'appId')),
 });
 
-// RequestServerVersion values from ExchangeVersionType in the EWS types.xsd (shared/specs/ews).
-const exchangeVersions = [
-  'Exchange2007',
-  'Exchange2007_SP1',
-  'Exchange2009',
-  'Exchange2010',
-  'Exchange2010_SP1',
-  'Exchange2010_SP2',
-  'Exchange2012',
-  'Exchange2013',
-  'Exchange2013_SP1',
-  'Exchange2015',
-  'Exchange2016',
-  'V2015_10_05',
-  'V2016_01_06',
-  'V2016_04_13',
-  'V2016_07_13',
-  'V2016_10_10',
-  'V2017_01_07',
-  'V2017_04_14',
-  'V2017_07_11',
-  'V2017_10_09',
-  'V2018_01_08',
-] as const;
+// RequestServerVersion values: ExchangeVersionType of the EWS types.xsd, kept in one place by the EWS codec.
 
 const exchange = z.strictObject({
   // EWS push subscriptions accept a StatusFrequency of 1 to 1440 minutes (MS-OXWSNTIF).

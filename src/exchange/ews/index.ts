@@ -4,5 +4,6 @@
  */
 export { createEwsClient } from './client.ts';
 export { buildSendNotificationResult, buildSoapFault, parseSendNotification } from './notification.ts';
+export { exchangeVersions } from './soap.ts';
 export type * from './types.ts';
 export { XmlError, type XmlErrorCode, XmlLimitError, type XmlLimits, XmlParseError } from './xml.ts';
