@@ -119,17 +119,19 @@ export class RegistrationService {
       await this.#o.store.registrations.delete(id);
       throw error;
     }
-    if (previous) {
-      // A second registration for the same (tenant, platform, pushToken, email) replaces the first.
-      // Its subscription ends at its next callback, answered Unsubscribe (see delete()).
-      await this.#o.store.registrations.delete(previous.id);
-    }
-    await this.#o.store.registrations.update(id, {
-      state: 'active',
-      subscriptionId: subscription.subscriptionId,
-      watermark: subscription.watermark,
-      lastSeenAt: this.#now(),
-      ...(previous ? { emailHash } : {}),
+    await this.#o.store.transaction(async (tx) => {
+      if (previous) {
+        // A second registration for the same (tenant, platform, pushToken, email) replaces the
+        // first. Its subscription ends at its next callback, answered Unsubscribe (see delete()).
+        await tx.registrations.delete(previous.id);
+      }
+      await tx.registrations.update(id, {
+        state: 'active',
+        subscriptionId: subscription.subscriptionId,
+        watermark: subscription.watermark,
+        lastSeenAt: this.#now(),
+        ...(previous ? { emailHash } : {}),
+      });
     });
     this.#o.logger.info(
       { registrationId: id, tenantId: tenant.id, replaced: previous?.id },
