@@ -26,7 +26,12 @@ export interface IntakeOptions {
   now?: () => number;
 }
 
-export type AuthenticatedCallback = { registration: Registration; key: Buffer };
+export type AuthenticatedCallback = {
+  registration: Registration;
+  key: Buffer;
+  /** The key is the one of a resubscribe in progress (check-in), not the current one. */
+  viaNextKey: boolean;
+};
 
 export class EventIntake {
   readonly #o: IntakeOptions;
@@ -45,10 +50,11 @@ export class EventIntake {
     const registration = await this.#o.store.registrations.get(parsed.registrationId);
     if (!registration || registration.state === 'dead' || registration.state === 'inactive') return undefined;
     const presented = dataKeyHash(key);
-    const matches =
-      digestsEqual(registration.keyHash, presented) ||
-      (registration.nextKeyHash !== null && digestsEqual(registration.nextKeyHash, presented));
-    return matches ? { registration, key } : undefined;
+    if (digestsEqual(registration.keyHash, presented)) return { registration, key, viaNextKey: false };
+    if (registration.nextKeyHash !== null && digestsEqual(registration.nextKeyHash, presented)) {
+      return { registration, key, viaNextKey: true };
+    }
+    return undefined;
   }
 
   /** Make the notification's events durable; returns what to answer Exchange. */
@@ -58,9 +64,7 @@ export class EventIntake {
     // A subscription replaced at check-in may still call back with an old key that has been
     // superseded; the key check catches that. A foreign subscription id with a valid key can only
     // be the new subscription of a check-in in progress, whose id is not stored yet.
-    const isNext =
-      registration.nextKeyHash !== null && digestsEqual(registration.nextKeyHash, dataKeyHash(key));
-    if (current && notification.subscriptionId !== current && !isNext) {
+    if (current && notification.subscriptionId !== current && !callback.viaNextKey) {
       this.#o.logger.info(
         { registrationId: registration.id },
         'callback from a superseded subscription: Unsubscribe',
@@ -68,7 +72,6 @@ export class EventIntake {
       return 'Unsubscribe';
     }
     const now = this.#now();
-    const rows = this.#outboxRows(registration, key, notification.events, now);
     const lastWatermark = notification.events.findLast((e) => e.watermark)?.watermark;
     const unreadCount = notification.events.findLast((e) => e.unreadCount !== undefined)?.unreadCount;
     const statusOnly = notification.events.every((e) => e.type === 'StatusEvent');
@@ -76,6 +79,7 @@ export class EventIntake {
       // Status pings only prove the subscription is alive: batched last-seen writes.
       this.#o.lastSeen.touch(registration.id, now);
     } else {
+      const rows = this.#outboxRows(registration, key, notification.events, now);
       await this.#o.store.transaction(async (tx) => {
         if (rows.length > 0) await tx.outbox.enqueue(rows);
         await tx.registrations.update(registration.id, {

@@ -168,11 +168,13 @@ export class RegistrationService {
         statusFrequencyMinutes: registration.statusFrequencyMinutes,
       });
     } catch (error) {
-      await this.#o.store.registrations.update(id, { nextKeyHash: null, nextAccountEnc: null });
-      if (error instanceof HeraldError && error.code === 'exchange_auth_failed') {
-        await this.#o.store.registrations.update(id, { state: 'needs_credentials' });
-        return { state: 'needs_credentials' };
-      }
+      const refused = error instanceof HeraldError && error.code === 'exchange_auth_failed';
+      await this.#o.store.registrations.update(id, {
+        nextKeyHash: null,
+        nextAccountEnc: null,
+        ...(refused ? { state: 'needs_credentials' as const } : {}),
+      });
+      if (refused) return { state: 'needs_credentials' };
       throw error;
     }
     await this.#o.store.registrations.update(id, {
