@@ -71,10 +71,22 @@ const fcm = z.strictObject({
   endpoint: httpUrl().default('https://fcm.googleapis.com'),
 });
 
+/** A notification relay (the role of ENS2's Cloud Notification Service): Herald POSTs each push,
+ * signed with the shared secret, to a server that can reach Apple and Google. */
+const relay = z.strictObject({
+  url: httpUrl(),
+  secret: secret(z.string().min(32, 'must be at least 32 characters')),
+});
+
 const app = z
-  .strictObject({ appId: z.string().min(1), apns: apns.optional(), fcm: fcm.optional() })
-  .refine((value) => value.apns !== undefined || value.fcm !== undefined, {
-    message: 'an app needs push credentials: set apns, fcm or both',
+  .strictObject({
+    appId: z.string().min(1),
+    apns: apns.optional(),
+    fcm: fcm.optional(),
+    relay: relay.optional(),
+  })
+  .refine((value) => value.apns !== undefined || value.fcm !== undefined || value.relay !== undefined, {
+    message: 'an app needs push credentials: set apns, fcm or relay',
   });
 
 /** Reports every repeated value of `key` at the path of its second occurrence. */
@@ -186,6 +198,21 @@ const fields = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  push: z
+    .strictObject({
+      /** Outbox events one node delivers at the same time. */
+      workers: z.number().int().min(1).max(1000).default(16),
+      /** Tries of one push before it is given up (transient errors only; permanent ones stop at once). */
+      maxAttempts: z.number().int().min(1).max(100).default(8),
+      /** Backoff between tries: retryBaseSeconds × 2^(try-1), at most retryMaxSeconds (Retry-After wins). */
+      retryBaseSeconds: z.number().min(0).max(3600).default(2),
+      retryMaxSeconds: z.number().min(0).max(86_400).default(600),
+      /** How long APNs/FCM keep a push for an offline device. */
+      expirySeconds: z.number().int().min(0).max(2_419_200).default(86_400),
+      /** Idle outbox polling interval (new events wake the workers at once). */
+      pollMilliseconds: z.number().int().min(10).max(60_000).default(1000),
     })
     .prefault({}),
   limits: z
