@@ -3,9 +3,18 @@
  * clear only in memory; at rest it is sealed under the registration's data key.
  */
 import { z } from 'zod';
-import { CredentialsDecryptError, decryptDeviceJwe, type TenantKeyResolver } from '../crypto/index.ts';
+import {
+  CredentialsDecryptError,
+  decryptDeviceJwe,
+  type MasterKey,
+  openAccount,
+  type TenantKeyResolver,
+} from '../crypto/index.ts';
 import { HeraldError } from '../errors/index.ts';
 import type { EwsAuth, EwsTarget } from '../exchange/ews/index.ts';
+import type { Registration } from '../store/index.ts';
+
+const MAILBOX = 'registration-mailbox';
 
 /** The JWE payload forms of device-api.md. */
 const credentialsPayload = z.discriminatedUnion('type', [
@@ -76,4 +85,40 @@ function ewsAuth(credentials: CredentialsPayload): EwsAuth {
         passphrase: credentials.passphrase,
       };
   }
+}
+
+export type Mailbox = Omit<Account, 'credentials'>;
+
+/**
+ * The mailbox address and EWS URL are sealed under the master key (not the data key), because a
+ * check-in with fresh credentials must resubscribe without the old key, and the credentials
+ * alone do not say which server and mailbox they are for.
+ */
+export function sealMailbox(master: MasterKey, registrationId: string, mailbox: Mailbox): string {
+  return master.seal(
+    JSON.stringify({ email: mailbox.email, ewsUrl: mailbox.ewsUrl }),
+    MAILBOX,
+    registrationId,
+  );
+}
+
+export function openMailbox(master: MasterKey, registration: Registration): Mailbox {
+  return JSON.parse(master.open(registration.mailboxEnc, MAILBOX, registration.id).toString('utf8'));
+}
+
+/**
+ * The account behind a registration, opened with a data key from a callback URL: the current
+ * credentials, or those of a check-in in progress when the key is the new one.
+ */
+export function openRegistrationAccount(master: MasterKey, registration: Registration, key: Buffer): Account {
+  const mailbox = openMailbox(master, registration);
+  for (const sealed of [registration.accountEnc, registration.nextAccountEnc]) {
+    if (sealed === null) continue;
+    try {
+      return { ...mailbox, credentials: openAccount(key, registration.id, sealed) as CredentialsPayload };
+    } catch {
+      // Not sealed under this key: try the other one.
+    }
+  }
+  throw new Error('the data key opens neither the current nor the pending credentials');
 }

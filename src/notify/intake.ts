@@ -24,6 +24,8 @@ export interface IntakeOptions {
   lastSeen: LastSeenBatcher;
   logger: Logger;
   now?: () => number;
+  /** Called after new outbox rows are durable (the delivery workers wake up). */
+  onEnqueued?: () => void;
 }
 
 export type AuthenticatedCallback = {
@@ -80,14 +82,16 @@ export class EventIntake {
       this.#o.lastSeen.touch(registration.id, now);
     } else {
       const rows = this.#outboxRows(registration, key, notification.events, now);
+      let enqueued = 0;
       await this.#o.store.transaction(async (tx) => {
-        if (rows.length > 0) await tx.outbox.enqueue(rows);
+        if (rows.length > 0) enqueued = await tx.outbox.enqueue(rows);
         await tx.registrations.update(registration.id, {
           ...(lastWatermark !== undefined ? { watermark: lastWatermark } : {}),
           ...(unreadCount !== undefined ? { unreadCount } : {}),
           lastSeenAt: now,
         });
       });
+      if (enqueued > 0) this.#o.onEnqueued?.();
     }
     return 'OK';
   }

@@ -9,10 +9,9 @@ import type { EwsClient } from '../exchange/ews/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { ContentPolicy, Registration, Store, Tenant } from '../store/index.ts';
 import type { TenantService } from '../tenants/index.ts';
-import { type Account, decryptCredentials, ewsTarget } from './account.ts';
+import { type Account, decryptCredentials, ewsTarget, openMailbox, sealMailbox } from './account.ts';
 import { ewsCallbackUrl } from './callback-url.ts';
-
-const MAILBOX = 'registration-mailbox';
+import type { PushSenderLookup } from './delivery.ts';
 
 export interface CreateRegistrationInput {
   device: {
@@ -40,6 +39,8 @@ export interface RegistrationServiceOptions {
   statusFrequencyMinutes: number;
   logger: Logger;
   now?: () => number;
+  /** Which apps have push credentials; a device of an app without them is refused. */
+  pushApps: PushSenderLookup;
 }
 
 export class RegistrationService {
@@ -68,6 +69,12 @@ export class RegistrationService {
       });
     }
     if (!input.account.ewsUrl) throw new HeraldError('ews_url_required');
+    const { appId, platform } = input.device;
+    if (!this.#o.pushApps.senderFor(tenant.id, appId, platform)) {
+      throw new HeraldError('app_not_configured', {
+        message: `Tenant "${tenant.id}" has no ${platform === 'ios' ? 'APNs' : 'FCM'} (or relay) credentials for app "${appId}"; add it under tenants[].apps in the configuration.`,
+      });
+    }
     const credentials = await decryptCredentials(
       input.account.credentials,
       this.#o.tenants.keyResolver(tenant.id),
@@ -96,7 +103,7 @@ export class RegistrationService {
       emailHash: previous ? `${emailHash}:replacing:${id}` : emailHash,
       provider: 'ews',
       contentPolicy: input.notification?.content ?? null,
-      mailboxEnc: this.#sealMailbox(id, account),
+      mailboxEnc: sealMailbox(this.#o.master, id, account),
       accountEnc: sealAccount(dataKey.key, id, account.credentials),
       keyHash: dataKey.hash,
       nextKeyHash: null,
@@ -158,7 +165,7 @@ export class RegistrationService {
     // The old key is known only to Exchange (it is in the old callback URL), so fresh credentials
     // are sealed under a new key, which means a new callback URL and a new subscription. The new
     // key is accepted from the moment it exists, so an early callback is not refused.
-    const account: Account = { ...this.#openMailbox(registration), credentials };
+    const account: Account = { ...openMailbox(this.#o.master, registration), credentials };
     const accountEnc = sealAccount(dataKey.key, id, credentials);
     await this.#o.store.registrations.update(id, { nextKeyHash: dataKey.hash, nextAccountEnc: accountEnc });
     let subscription: { subscriptionId: string; watermark: string };
@@ -209,20 +216,5 @@ export class RegistrationService {
     const registration = await this.#o.store.registrations.getForTenant(tenant.id, id);
     if (!registration) throw new HeraldError('registration_not_found');
     return registration;
-  }
-
-  /**
-   * The mailbox address and EWS URL are sealed under the master key (not the data key), because a
-   * check-in with fresh credentials must resubscribe without the old key, and the credentials
-   * alone do not say which server and mailbox they are for.
-   */
-  #sealMailbox(id: string, account: Account): string {
-    return this.#o.master.seal(JSON.stringify({ email: account.email, ewsUrl: account.ewsUrl }), MAILBOX, id);
-  }
-
-  #openMailbox(registration: Registration): Omit<Account, 'credentials'> {
-    return JSON.parse(
-      this.#o.master.open(registration.mailboxEnc, MAILBOX, registration.id).toString('utf8'),
-    );
   }
 }

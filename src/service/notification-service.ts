@@ -8,7 +8,14 @@ import { loadOrCreateMasterKey, type MasterKey } from '../crypto/index.ts';
 import { createEwsClient, type EwsClient, type EwsClientHandle } from '../exchange/ews/index.ts';
 import { buildApp, type HeraldApp } from '../http/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
-import { EventIntake, LastSeenBatcher, RegistrationService } from '../notify/index.ts';
+import {
+  DeliveryWorker,
+  EventIntake,
+  LastSeenBatcher,
+  type PushSenderLookup,
+  RegistrationService,
+} from '../notify/index.ts';
+import { createPushSenders, type PushSenders } from '../push/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { TenantService } from '../tenants/index.ts';
 import { VERSION } from '../version.ts';
@@ -22,6 +29,8 @@ export interface NotificationService {
   logger: Logger;
   /** Status pings waiting to be written (flush() writes them now). */
   lastSeen: LastSeenBatcher;
+  /** The outbox workers (started by listen()). */
+  delivery: DeliveryWorker;
   /** Where it listens, once `listen()` has run. */
   url: string | undefined;
   listen(): Promise<string>;
@@ -31,6 +40,9 @@ export interface NotificationService {
 export interface ServiceOverrides {
   logger?: Logger;
   ews?: EwsClient;
+  /** Push senders (default: built from the configured tenants' apps). */
+  senders?: PushSenderLookup & { close?(): Promise<void> };
+  now?: () => number;
 }
 
 export function userAgent(publicUrl: string): string {
@@ -73,8 +85,28 @@ export async function createNotificationService(
         ...(config.proxy?.url ? { proxyUrl: config.proxy.url } : {}),
       });
   const ews: EwsClient = overrides.ews ?? ownEws!;
+  const trustedCas = config.trust.caFiles.map((file) => readFileSync(file, 'utf8'));
+  let ownSenders: PushSenders | undefined;
+  try {
+    ownSenders = overrides.senders
+      ? undefined
+      : createPushSenders({
+          tenants: config.tenants,
+          ca: trustedCas,
+          ...(config.proxy?.url ? { proxyUrl: config.proxy.url } : {}),
+          logger,
+          ...(overrides.now ? { now: overrides.now } : {}),
+        });
+  } catch (error) {
+    await ownEws?.close();
+    await store.close();
+    throw error;
+  }
+  const senders: PushSenderLookup & { close?(): Promise<void> } = overrides.senders ?? ownSenders!;
+  const now = overrides.now ?? Date.now;
   const lastSeen = new LastSeenBatcher(store, logger);
-  const intake = new EventIntake({ store, master, lastSeen, logger });
+  const delivery = new DeliveryWorker({ store, master, ews, senders, logger, settings: config.push, now });
+  const intake = new EventIntake({ store, master, lastSeen, logger, now, onEnqueued: () => delivery.wake() });
   const registrations = new RegistrationService({
     store,
     tenants,
@@ -83,6 +115,8 @@ export async function createNotificationService(
     logger,
     publicUrl: config.publicUrl,
     statusFrequencyMinutes: config.exchange.statusFrequencyMinutes,
+    pushApps: senders,
+    now,
   });
   const app = await buildApp({
     logger,
@@ -106,16 +140,27 @@ export async function createNotificationService(
     master,
     logger,
     lastSeen,
+    delivery,
     url: undefined,
     async listen() {
       const address = await app.listen({ host: config.listen.host, port: config.listen.port });
       service.url = address;
+      delivery.start();
       return address;
     },
     async close() {
-      // Stop taking callbacks first, then write what is pending, then close the database.
+      // Stop taking callbacks first, then finish the pushes in hand and write what is pending,
+      // then close the connections and the database.
       await app.close();
+      const { unfinished } = await delivery.stop();
+      if (unfinished > 0) {
+        logger.warn(
+          { unfinished },
+          'stopped with pushes in flight; they are retried after their lease lapses',
+        );
+      }
       await lastSeen.close();
+      await ownSenders?.close();
       await ownEws?.close();
       await store.close();
     },

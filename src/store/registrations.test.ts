@@ -21,6 +21,7 @@ forEachDatabase('registrations/insert and get round-trip every field', async (st
     watermark: 'AAAA',
     lastSeenAt: 1234,
     unreadCount: 7,
+    badgeSent: 6,
     deactivatedReason: 'none yet',
     nextAccountEnc: 'next-ciphertext',
     nextKeyHash: 'n'.repeat(64),
@@ -35,6 +36,7 @@ forEachDatabase('registrations/insert and get round-trip every field', async (st
   assert.equal(minimal.contentPolicy, null);
   assert.equal(minimal.subscriptionId, null);
   assert.equal(minimal.unreadCount, null);
+  assert.equal(minimal.badgeSent, null);
   assert.equal(minimal.nextKeyHash, null);
   assert.equal(await store.registrations.get('missing'), undefined);
 });

@@ -53,6 +53,7 @@ export interface RegistrationsTable {
   status_frequency_minutes: number;
   last_seen_at: number | null;
   unread_count: number | null;
+  badge_sent: number | null;
   deactivated_reason: string | null;
   created_at: number;
   updated_at: number;

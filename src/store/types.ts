@@ -116,6 +116,8 @@ export interface Registration {
   lastSeenAt: EpochMs | null;
   /** Last known unread count of the inbox. */
   unreadCount: number | null;
+  /** The badge last pushed to the device (null: none yet). */
+  badgeSent: number | null;
   deactivatedReason: string | null;
   createdAt: EpochMs;
   updatedAt: EpochMs;
@@ -147,6 +149,7 @@ export type NewRegistration = Pick<
       | 'watermark'
       | 'lastSeenAt'
       | 'unreadCount'
+      | 'badgeSent'
       | 'deactivatedReason'
     >
   >;
@@ -164,6 +167,7 @@ export type RegistrationPatch = Partial<
     | 'emailHash'
     | 'lastSeenAt'
     | 'unreadCount'
+    | 'badgeSent'
     | 'deactivatedReason'
     | 'statusFrequencyMinutes'
     | 'contentPolicy'
@@ -245,8 +249,14 @@ export interface OutboxRepository {
   /** Leases due pending rows and processing rows whose lease expired; a row goes to one owner only. */
   claim(options: ClaimOptions): Promise<OutboxEvent[]>;
   /** With `owner`, only if that owner still holds the lease. @returns whether a row changed. */
-  complete(id: number, options?: { owner?: string }): Promise<boolean>;
-  fail(id: number, error: string, outcome: FailOutcome, options?: { owner?: string }): Promise<boolean>;
+  /** `payload` replaces the stored one (e.g. to erase a sealed key once it is no longer needed). */
+  complete(id: number, options?: { owner?: string; payload?: unknown }): Promise<boolean>;
+  fail(
+    id: number,
+    error: string,
+    outcome: FailOutcome,
+    options?: { owner?: string; payload?: unknown },
+  ): Promise<boolean>;
   listForRegistration(registrationId: string): Promise<OutboxEvent[]>;
   countByStatus(): Promise<Record<OutboxStatus, number>>;
 }
@@ -281,6 +291,8 @@ export interface NewDelivery {
 export interface DeliveryRepository {
   /** Idempotent per (registration, item): @returns false when that item was recorded already. */
   record(delivery: NewDelivery): Promise<boolean>;
+  /** The delivery recorded for this (registration, item), if any. */
+  find(registrationId: string, itemId: string): Promise<Delivery | undefined>;
   /** Newest first. */
   listForRegistration(registrationId: string): Promise<Delivery[]>;
 }

@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import { type ExchangeSimulator, startExchangeSimulator } from '../../src/sim/exchange/index.ts';
 import { databases } from '../../src/store/testing.ts';
 import { apnsToken, encryptCredentials, type PublicKeyAnswer } from '../support/device.ts';
-import { deviceClient, type RunningHerald, startHerald } from '../support/herald.ts';
+import { deviceClient, type RunningHerald } from '../support/herald.ts';
+import { type PushPeers, startHeraldWithPush } from '../support/push.ts';
 
 const MAILBOX = { email: 'erin@fabrikam.example', password: 'erin-secret-password' };
 
@@ -21,18 +22,24 @@ for (const database of databases()) {
     let api: ReturnType<typeof deviceClient>;
     let key: PublicKeyAnswer;
     let drop: () => Promise<void> = async () => {};
+    let peers: PushPeers | undefined;
 
     before(async () => {
       sim = await startExchangeSimulator({ clock: { mode: 'manual' }, mailboxes: [MAILBOX] });
       const target = await database.forServer();
       drop = target.drop;
-      herald = await startHerald(target.url ? { database: target.url } : {});
-      token = (await herald.service.tenants.add('fabrikam')).apiToken;
+      token = 'fabrikam-device-api-token-0123456789';
+      ({ herald, peers } = await startHeraldWithPush({
+        ...(target.url ? { database: target.url } : {}),
+        tenantId: 'fabrikam',
+        apiToken: token,
+      }));
       api = deviceClient(herald.url, token);
       key = (await api('GET', '/v1/publickey')).body as unknown as PublicKeyAnswer;
     });
     after(async () => {
       await herald?.stop();
+      await peers?.close();
       await sim?.close();
       await drop();
     });

@@ -13,7 +13,8 @@ import { type ExchangeSimulator, startExchangeSimulator } from '../../src/sim/ex
 import { databases } from '../../src/store/testing.ts';
 import { apnsToken, encryptCredentials, type PublicKeyAnswer } from '../support/device.ts';
 import { soapBodyChild, validateEwsBody } from '../support/ews-schema.ts';
-import { deviceClient, type RunningHerald, startHerald } from '../support/herald.ts';
+import { deviceClient, type RunningHerald } from '../support/herald.ts';
+import { type PushPeers, startHeraldWithPush } from '../support/push.ts';
 
 const ALICE = { email: 'alice.mailbox@contoso.example', password: 'Pa55-word-that-must-not-leak' };
 const BOB = { email: 'bob.mailbox@contoso.example', token: 'oauth-token-that-must-not-leak-0123456789' };
@@ -26,6 +27,7 @@ for (const database of databases()) {
     let api: ReturnType<typeof deviceClient>;
     let publicKey: PublicKeyAnswer;
     let dropDatabase: () => Promise<void> = async () => {};
+    let peers: PushPeers | undefined;
 
     before(async () => {
       sim = await startExchangeSimulator({
@@ -37,8 +39,12 @@ for (const database of databases()) {
       });
       const target = await database.forServer();
       dropDatabase = target.drop;
-      herald = await startHerald(target.url ? { database: target.url } : {});
-      const { apiToken } = await herald.service.tenants.add('contoso');
+      const apiToken = 'contoso-core-test-token-0123456789';
+      ({ herald, peers } = await startHeraldWithPush({
+        ...(target.url ? { database: target.url } : {}),
+        tenantId: 'contoso',
+        apiToken,
+      }));
       api = deviceClient(herald.url, apiToken);
       const key = await api('GET', '/v1/publickey');
       assert.equal(key.status, 200);
@@ -47,6 +53,7 @@ for (const database of databases()) {
 
     after(async () => {
       await herald?.stop();
+      await peers?.close();
       await sim?.close();
       await dropDatabase();
     });

@@ -3,9 +3,10 @@
  * store (SQLite file or a private PostgreSQL schema), real HTTP on a loopback port, logs captured
  * at trace level so a test can scan everything Herald wrote.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log/index.ts';
 import {
@@ -24,12 +25,26 @@ export interface RunningHerald {
   stop(): Promise<void>;
 }
 
-export async function startHerald(
-  options: { database?: string; env?: Record<string, string> } = {},
-): Promise<RunningHerald> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'herald-it-'));
-  const port = await freePort();
+export interface StartHeraldOptions {
+  database?: string;
+  env?: Record<string, string>;
+  /** Written to `<dataDir>/herald.yaml` and loaded as the config file (tenants, apps, trust...). */
+  config?: Record<string, unknown>;
+  /** Reuse a data directory (a restart keeps the master key). */
+  dataDir?: string;
+  port?: number;
+}
+
+export async function startHerald(options: StartHeraldOptions = {}): Promise<RunningHerald> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-it-'));
+  const port = options.port ?? (await freePort());
+  let file: string | undefined;
+  if (options.config) {
+    file = join(dataDir, 'herald.yaml');
+    writeFileSync(file, stringify(options.config));
+  }
   const config = loadConfig({
+    ...(file ? { file } : {}),
     env: {
       HERALD_DATA_DIR: dataDir,
       HERALD_LISTEN_PORT: String(port),

@@ -54,6 +54,8 @@ async function up(db: Kysely<unknown>, t: ColumnTypes): Promise<void> {
     .addColumn('status_frequency_minutes', 'integer', (c) => c.notNull())
     .addColumn('last_seen_at', t.epochMs)
     .addColumn('unread_count', 'integer')
+    // The badge the device was last sent, so a change that leaves the count alone pushes nothing.
+    .addColumn('badge_sent', 'integer')
     .addColumn('deactivated_reason', 'text')
     .addColumn('created_at', t.epochMs, (c) => c.notNull())
     .addColumn('updated_at', t.epochMs, (c) => c.notNull())

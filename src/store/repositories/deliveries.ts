@@ -41,6 +41,16 @@ export function deliveryRepository({ db, now }: RepositoryContext) {
       return row !== undefined;
     },
 
+    async find(registrationId: string, itemId: string): Promise<Delivery | undefined> {
+      const row = await db
+        .selectFrom('deliveries')
+        .selectAll()
+        .where('registration_id', '=', registrationId)
+        .where('item_id', '=', itemId)
+        .executeTakeFirst();
+      return row && toDelivery(row);
+    },
+
     async listForRegistration(registrationId: string): Promise<Delivery[]> {
       const rows = await db
         .selectFrom('deliveries')

@@ -103,10 +103,15 @@ export function outboxRepository({ db, dialect, now }: RepositoryContext) {
       return rows.map(toEvent).sort(byDue);
     },
 
-    async complete(id: number, options: { owner?: string } = {}): Promise<boolean> {
+    async complete(id: number, options: { owner?: string; payload?: unknown } = {}): Promise<boolean> {
       const result = await db
         .updateTable('outbox')
-        .set({ status: 'done', lease_owner: null, lease_until: null })
+        .set({
+          status: 'done',
+          lease_owner: null,
+          lease_until: null,
+          ...(options.payload === undefined ? {} : { payload: JSON.stringify(options.payload) }),
+        })
         .where('id', '=', id)
         .$if(options.owner !== undefined, (qb) => qb.where('lease_owner', '=', options.owner!))
         .executeTakeFirst();
@@ -117,7 +122,7 @@ export function outboxRepository({ db, dialect, now }: RepositoryContext) {
       id: number,
       error: string,
       outcome: FailOutcome,
-      options: { owner?: string } = {},
+      options: { owner?: string; payload?: unknown } = {},
     ): Promise<boolean> {
       const next =
         'final' in outcome
@@ -125,7 +130,13 @@ export function outboxRepository({ db, dialect, now }: RepositoryContext) {
           : { status: 'pending' as const, available_at: outcome.retryAt };
       const result = await db
         .updateTable('outbox')
-        .set({ ...next, last_error: error, lease_owner: null, lease_until: null })
+        .set({
+          ...next,
+          last_error: error,
+          lease_owner: null,
+          lease_until: null,
+          ...(options.payload === undefined ? {} : { payload: JSON.stringify(options.payload) }),
+        })
         .where('id', '=', id)
         .$if(options.owner !== undefined, (qb) => qb.where('lease_owner', '=', options.owner!))
         .executeTakeFirst();

@@ -1,0 +1,474 @@
+/**
+ * The outbox workers: take due events from the outbox, fetch what the tenant's content policy
+ * shows (subject and sender with GetItem, the Inbox unread count with GetFolder), compose, push,
+ * and record the delivery. A delivery is idempotent per (registration, item): an event whose
+ * item was delivered already completes without a second push, and APNs collapse ids make a push
+ * resent after a crash show once.
+ *
+ * Failures are sorted, never looped on: a transient one (Exchange or the push service busy or
+ * unreachable) is retried with bounded exponential backoff; a permanent one ends the event;
+ * an unregistered device token deactivates the registration, whose next Exchange callback is
+ * then answered Unsubscribe. An event that keeps failing to fetch is still pushed on its last
+ * try, without the fetched fields, rather than lost.
+ */
+import { randomUUID } from 'node:crypto';
+import type { MasterKey } from '../crypto/index.ts';
+import { HeraldError } from '../errors/index.ts';
+import type { EwsClient, MailItem } from '../exchange/ews/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { PushResult, PushSender } from '../push/index.ts';
+import type { ContentPolicy, OutboxEvent, Registration, Store } from '../store/index.ts';
+import { ewsTarget, openRegistrationAccount } from './account.ts';
+import { compose } from './compose.ts';
+import { OUTBOX_KEY_PURPOSE } from './intake.ts';
+
+export interface PushSenderLookup {
+  senderFor(tenantId: string, appId: string, platform: 'ios' | 'android'): PushSender | undefined;
+}
+
+export interface DeliverySettings {
+  workers: number;
+  maxAttempts: number;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+  expirySeconds: number;
+  pollMilliseconds: number;
+}
+
+export interface DeliveryWorkerOptions {
+  store: Store;
+  master: MasterKey;
+  ews: EwsClient;
+  senders: PushSenderLookup;
+  logger: Logger;
+  settings: DeliverySettings;
+  /** Names this node's leases; default a random UUID. */
+  owner?: string;
+  /** How long a claimed event stays ours before another node may take it (default 120 s). */
+  leaseMs?: number;
+  now?: () => number;
+}
+
+/** What one event came to; returned by process() for tests and metrics. */
+export type EventOutcome =
+  | 'sent'
+  | 'duplicate'
+  | 'nothing_to_send'
+  | 'registration_gone'
+  | 'unregistered'
+  | 'retry'
+  | 'failed';
+
+interface StoredPayload {
+  events?: string[];
+  wrappedKey?: string;
+}
+
+interface Fetched {
+  mail?: MailItem;
+  unread?: number;
+  /** The item is gone (deleted or moved before it could be read): no alert for it. */
+  itemGone?: boolean;
+  /** Exchange refused the credentials. */
+  authFailed?: boolean;
+  /** A transient failure left fields unfetched. */
+  transient?: HeraldError;
+}
+
+const TRANSIENT_EXCHANGE = new Set(['exchange_unreachable', 'exchange_busy', 'unavailable']);
+
+export class DeliveryWorker {
+  readonly #o: DeliveryWorkerOptions;
+  readonly #now: () => number;
+  readonly #owner: string;
+  readonly #leaseMs: number;
+  readonly #inFlight = new Set<Promise<void>>();
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #woken = false;
+
+  constructor(options: DeliveryWorkerOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#owner = options.owner ?? randomUUID();
+    this.#leaseMs = options.leaseMs ?? 120_000;
+  }
+
+  get owner(): string {
+    return this.#owner;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** New events were written: look now instead of at the next poll. */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /**
+   * Stop claiming, then wait up to `timeoutMs` for the events in hand. An event still unfinished
+   * then keeps its lease and is taken up again when the lease lapses (by this node after a restart,
+   * or by another): never lost, and never pushed twice for one item.
+   */
+  async stop(timeoutMs = 10_000): Promise<{ unfinished: number }> {
+    this.#running = false;
+    this.#wake?.();
+    await this.#loop;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    await Promise.race([Promise.allSettled([...this.#inFlight]), timeout]);
+    clearTimeout(timer);
+    return { unfinished: this.#inFlight.size };
+  }
+
+  /** Claim and deliver one batch; resolves when it is done. For tests and one-shot runs. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const events = await this.#claim(this.#o.settings.workers);
+      if (events.length === 0) return total;
+      total += events.length;
+      await Promise.all(events.map((event) => this.process(event)));
+    }
+  }
+
+  async #run(): Promise<void> {
+    const { workers, pollMilliseconds } = this.#o.settings;
+    while (this.#running) {
+      this.#woken = false;
+      const free = workers - this.#inFlight.size;
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          const events = await this.#claim(free);
+          claimed = events.length;
+          for (const event of events) this.#track(this.process(event).then(() => undefined));
+        } catch (error) {
+          this.#o.logger.error({ err: error }, 'outbox: claiming events failed; retrying at the next poll');
+        }
+      }
+      if (!this.#running) break;
+      // More due work may wait when a full batch came back and slots are free: go again at once.
+      if (claimed > 0 && claimed === free && this.#inFlight.size < workers) continue;
+      if (this.#woken) continue;
+      await this.#idle(this.#inFlight.size >= workers ? undefined : pollMilliseconds);
+    }
+  }
+
+  /** Wait for a wake-up, a freed slot, or the poll interval. */
+  async #idle(pollMs: number | undefined): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      if (pollMs !== undefined) timer = setTimeout(resolve, pollMs);
+      // A slot freeing up is a reason to look again.
+      for (const p of this.#inFlight) void p.then(resolve, resolve);
+    });
+    this.#wake = undefined;
+    clearTimeout(timer);
+  }
+
+  #track(promise: Promise<void>): void {
+    this.#inFlight.add(promise);
+    void promise.finally(() => this.#inFlight.delete(promise));
+  }
+
+  #claim(limit: number): Promise<OutboxEvent[]> {
+    return this.#o.store.outbox.claim({
+      owner: this.#owner,
+      limit,
+      leaseMs: this.#leaseMs,
+      now: this.#now(),
+    });
+  }
+
+  /** Deliver one claimed event. Never throws: every failure ends in a retry or a final state. */
+  async process(event: OutboxEvent): Promise<EventOutcome> {
+    try {
+      return await this.#process(event);
+    } catch (error) {
+      this.#o.logger.error(
+        { err: error, outboxId: event.id, registrationId: event.registrationId },
+        'outbox: delivering an event failed unexpectedly',
+      );
+      return this.#retryOrGiveUp(event, error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  async #process(event: OutboxEvent): Promise<EventOutcome> {
+    const { store, logger } = this.#o;
+    const payload = (event.payload ?? {}) as StoredPayload;
+    const erased = { events: payload.events ?? [] };
+    const registration = await store.registrations.get(event.registrationId);
+    if (!registration || registration.state === 'inactive' || registration.state === 'dead') {
+      await this.#complete(event, erased);
+      return 'registration_gone';
+    }
+    if (event.kind === 'new_mail' && event.itemId) {
+      const previous = await store.deliveries.find(registration.id, event.itemId);
+      if (previous && previous.status !== 'failed') {
+        await this.#complete(event, erased);
+        return 'duplicate';
+      }
+    }
+    const sender = this.#o.senders.senderFor(
+      registration.tenantId,
+      registration.appId,
+      registration.platform,
+    );
+    if (!sender) {
+      logger.warn(
+        { registrationId: registration.id, tenantId: registration.tenantId, appId: registration.appId },
+        'no push credentials for this app (removed from the configuration?): event dropped',
+      );
+      await store.outbox.fail(
+        event.id,
+        'app_not_configured',
+        { final: true },
+        { owner: this.#owner, payload: erased },
+      );
+      return 'failed';
+    }
+    const policy = await this.#policy(registration);
+    const fetched = await this.#fetch(event, registration, payload, policy);
+    if (fetched.transient && event.attempts < this.#o.settings.maxAttempts) {
+      return this.#retryOrGiveUp(event, fetched.transient.code, retryAfterOf(fetched.transient));
+    }
+    if (fetched.authFailed) await this.#needsCredentials(registration);
+
+    const kind = event.kind === 'new_mail' && fetched.itemGone ? 'badge_refresh' : event.kind;
+    const notification = compose({
+      kind,
+      policy,
+      registrationId: registration.id,
+      itemId: event.itemId ?? undefined,
+      mail: fetched.mail,
+      unread:
+        fetched.unread ??
+        (fetched.authFailed || fetched.transient ? (registration.unreadCount ?? undefined) : undefined),
+      badgeSent: registration.badgeSent,
+      expiresAt: this.#now() + this.#o.settings.expirySeconds * 1000,
+    });
+    if (!notification) {
+      await this.#complete(
+        event,
+        erased,
+        fetched.unread === undefined ? {} : { unreadCount: fetched.unread },
+      );
+      return 'nothing_to_send';
+    }
+    const result = await sender.send(
+      {
+        platform: registration.platform,
+        token: registration.pushToken,
+        appId: registration.appId,
+        environment: registration.environment,
+      },
+      notification,
+    );
+    return this.#settle(event, registration, result, {
+      erased,
+      badge: notification.badge,
+      unread: fetched.unread,
+    });
+  }
+
+  async #settle(
+    event: OutboxEvent,
+    registration: Registration,
+    result: PushResult,
+    context: { erased: StoredPayload; badge: number | undefined; unread: number | undefined },
+  ): Promise<EventOutcome> {
+    const { store, logger } = this.#o;
+    const log = {
+      outboxId: event.id,
+      registrationId: registration.id,
+      provider: result.provider,
+      status: result.status,
+      latencyMs: result.latencyMs,
+    };
+    const delivery = {
+      registrationId: registration.id,
+      outboxId: event.id,
+      itemId: event.itemId,
+      provider: result.provider,
+      latencyMs: Math.round(result.latencyMs),
+    };
+    switch (result.status) {
+      case 'sent': {
+        await store.transaction(async (tx) => {
+          await tx.deliveries.record({ ...delivery, status: 'sent', providerId: result.providerId ?? null });
+          await tx.registrations.update(registration.id, {
+            ...(context.badge === undefined ? {} : { badgeSent: context.badge }),
+            ...(context.unread === undefined ? {} : { unreadCount: context.unread }),
+          });
+          await tx.outbox.complete(event.id, { owner: this.#owner, payload: context.erased });
+        });
+        logger.debug(log, 'push sent');
+        return 'sent';
+      }
+      case 'unregistered': {
+        await store.transaction(async (tx) => {
+          await tx.deliveries.record({ ...delivery, status: 'unregistered', error: result.reason });
+          // The device token is gone: stop. The next Exchange callback is answered Unsubscribe.
+          await tx.registrations.update(registration.id, {
+            state: 'inactive',
+            deactivatedReason: `push_unregistered: ${result.reason}`,
+          });
+          await tx.outbox.complete(event.id, { owner: this.#owner, payload: context.erased });
+        });
+        logger.info({ ...log, reason: result.reason }, 'push token unregistered: registration deactivated');
+        return 'unregistered';
+      }
+      case 'retry':
+        logger.warn({ ...log, reason: result.reason }, 'push service busy or unreachable');
+        return this.#retryOrGiveUp(event, result.reason, result.retryAfterMs, delivery);
+      case 'failed':
+        await store.deliveries.record({ ...delivery, status: 'failed', error: result.reason });
+        await store.outbox.fail(
+          event.id,
+          result.reason,
+          { final: true },
+          { owner: this.#owner, payload: context.erased },
+        );
+        logger.warn({ ...log, reason: result.reason }, 'push refused; not retried');
+        return 'failed';
+    }
+  }
+
+  async #retryOrGiveUp(
+    event: OutboxEvent,
+    reason: string,
+    retryAfterMs?: number,
+    delivery?: {
+      registrationId: string;
+      outboxId: number;
+      itemId: string | null;
+      provider: 'apns' | 'fcm' | 'relay';
+      latencyMs: number;
+    },
+  ): Promise<EventOutcome> {
+    const { maxAttempts, retryBaseSeconds, retryMaxSeconds } = this.#o.settings;
+    const payload = (event.payload ?? {}) as StoredPayload;
+    if (event.attempts >= maxAttempts) {
+      if (delivery) await this.#o.store.deliveries.record({ ...delivery, status: 'failed', error: reason });
+      await this.#o.store.outbox.fail(
+        event.id,
+        `${reason} (gave up after ${event.attempts} tries)`,
+        { final: true },
+        { owner: this.#owner, payload: { events: payload.events ?? [] } },
+      );
+      this.#o.logger.warn(
+        { outboxId: event.id, registrationId: event.registrationId, attempts: event.attempts, reason },
+        'push given up after its last try',
+      );
+      return 'failed';
+    }
+    const backoffMs = Math.min(retryBaseSeconds * 2 ** (event.attempts - 1), retryMaxSeconds) * 1000;
+    const delayMs = Math.max(backoffMs, Math.min(retryAfterMs ?? 0, retryMaxSeconds * 1000));
+    await this.#o.store.outbox.fail(
+      event.id,
+      reason,
+      { retryAt: this.#now() + delayMs },
+      { owner: this.#owner },
+    );
+    return 'retry';
+  }
+
+  async #complete(
+    event: OutboxEvent,
+    payload: StoredPayload,
+    patch: { unreadCount?: number } = {},
+  ): Promise<void> {
+    await this.#o.store.transaction(async (tx) => {
+      if (patch.unreadCount !== undefined) await tx.registrations.update(event.registrationId, patch);
+      await tx.outbox.complete(event.id, { owner: this.#owner, payload });
+    });
+  }
+
+  async #policy(registration: Registration): Promise<ContentPolicy> {
+    if (registration.contentPolicy) return registration.contentPolicy;
+    const tenant = await this.#o.store.tenants.get(registration.tenantId);
+    return tenant?.contentPolicy ?? 'full';
+  }
+
+  async #fetch(
+    event: OutboxEvent,
+    registration: Registration,
+    payload: StoredPayload,
+    policy: ContentPolicy,
+  ): Promise<Fetched> {
+    const wantMail = event.kind === 'new_mail' && policy === 'full' && event.itemId !== null;
+    const wantUnread = event.kind !== 'checkin' && policy !== 'silent';
+    if (!wantMail && !wantUnread) return {};
+    // Sealed keys are erased once an event ends; an event without one is pushed without fields.
+    if (!payload.wrappedKey) return {};
+    const key = this.#o.master.open(payload.wrappedKey, OUTBOX_KEY_PURPOSE, registration.id);
+    let target: ReturnType<typeof ewsTarget>;
+    try {
+      target = ewsTarget(openRegistrationAccount(this.#o.master, registration, key));
+    } catch {
+      // Credentials replaced since (a check-in): the old key opens nothing. Push without fields.
+      return {};
+    }
+    const fetched: Fetched = {};
+    const [mail, unread] = await Promise.allSettled([
+      wantMail ? this.#o.ews.getItem(target, event.itemId!) : Promise.resolve(undefined),
+      wantUnread ? this.#o.ews.getInboxUnreadCount(target) : Promise.resolve(undefined),
+    ]);
+    if (mail.status === 'fulfilled' && mail.value) fetched.mail = mail.value;
+    if (unread.status === 'fulfilled' && unread.value !== undefined) fetched.unread = unread.value;
+    for (const outcome of [mail, unread]) {
+      if (outcome.status === 'fulfilled') continue;
+      const error = outcome.reason;
+      if (!(error instanceof HeraldError)) throw error;
+      if (error.code === 'exchange_auth_failed') fetched.authFailed = true;
+      else if (error.details?.responseCode === 'ErrorItemNotFound') fetched.itemGone = true;
+      else if (TRANSIENT_EXCHANGE.has(error.code)) fetched.transient = error;
+      else
+        this.#o.logger.warn(
+          { registrationId: registration.id, code: error.code, responseCode: error.details?.responseCode },
+          'Exchange could not give the notification fields; pushing without them',
+        );
+    }
+    return fetched;
+  }
+
+  /**
+   * Exchange refused the stored credentials (an OAuth token expired): the push goes out without
+   * the fetched fields, the registration is marked, and the device is asked once to check in.
+   */
+  async #needsCredentials(registration: Registration): Promise<void> {
+    await this.#o.store.transaction(async (tx) => {
+      await tx.registrations.update(registration.id, { state: 'needs_credentials' });
+      await tx.outbox.enqueue([
+        {
+          registrationId: registration.id,
+          kind: 'checkin',
+          itemId: null,
+          // One check-in request per set of credentials (the key hash changes when they do).
+          dedupeKey: `checkin:${registration.keyHash.slice(0, 32)}`,
+          payload: { events: [] },
+        },
+      ]);
+    });
+    this.#o.logger.info(
+      { registrationId: registration.id },
+      'Exchange refused the credentials: asking the device to check in',
+    );
+    this.wake();
+  }
+}
+
+function retryAfterOf(error: HeraldError): number | undefined {
+  const value = error.details?.backOffMs;
+  return typeof value === 'number' ? value : undefined;
+}

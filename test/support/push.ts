@@ -1,0 +1,91 @@
+/**
+ * The push peers of an integration test: the APNs and FCM simulators (Herald's real peers here),
+ * with the files a tenant's `apps:` configuration points at (a .p8 key, a service-account JSON,
+ * the APNs simulator's CA).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ApnsSimulator, startApnsSimulator } from '../../src/sim/apns/index.ts';
+import { type FcmSimulator, startFcmSimulator } from '../../src/sim/fcm/index.ts';
+import { type RunningHerald, startHerald } from './herald.ts';
+
+export interface PushPeers {
+  apns: ApnsSimulator;
+  fcm: FcmSimulator;
+  /** PEM file with the APNs simulator's certificate, for `trust.caFiles`. */
+  caFile: string;
+  /** One `tenants[].apps[]` entry with both APNs (token auth) and FCM pointing at the simulators. */
+  app(appId: string): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export async function startPushPeers(dir: string): Promise<PushPeers> {
+  const apns = await startApnsSimulator();
+  const fcm = await startFcmSimulator();
+  const key = apns.generateKey();
+  const keyFile = join(dir, `AuthKey_${key.keyId}.p8`);
+  writeFileSync(keyFile, key.privateKey, { mode: 0o600 });
+  const serviceAccountFile = join(dir, 'service-account.json');
+  writeFileSync(serviceAccountFile, JSON.stringify(fcm.createServiceAccount({ projectId: 'herald-test' })), {
+    mode: 0o600,
+  });
+  const caFile = join(dir, 'apns-sim-ca.pem');
+  writeFileSync(caFile, apns.ca);
+  return {
+    apns,
+    fcm,
+    caFile,
+    app: (appId) => ({
+      appId,
+      apns: {
+        token: { keyFile, keyId: key.keyId, teamId: key.teamId },
+        endpoint: apns.url,
+        sandboxEndpoint: apns.url,
+      },
+      fcm: { serviceAccountFile, endpoint: fcm.url },
+    }),
+    close: async () => {
+      await apns.close();
+      await fcm.close();
+    },
+  };
+}
+
+/**
+ * Herald with one config-file tenant whose app `appId` pushes to fresh simulators: what every
+ * test that registers a device needs (a device of an app without push credentials is refused).
+ */
+export async function startHeraldWithPush(options: {
+  database?: string;
+  tenantId: string;
+  apiToken: string;
+  appId?: string;
+  tenant?: Record<string, unknown>;
+  config?: Record<string, unknown>;
+}): Promise<{ herald: RunningHerald; peers: PushPeers }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-it-'));
+  const peers = await startPushPeers(dataDir);
+  try {
+    const herald = await startHerald({
+      ...(options.database ? { database: options.database } : {}),
+      dataDir,
+      config: {
+        tenants: [
+          {
+            id: options.tenantId,
+            apiToken: options.apiToken,
+            apps: [peers.app(options.appId ?? 'com.example.mail')],
+            ...options.tenant,
+          },
+        ],
+        trust: { caFiles: [peers.caFile] },
+        ...options.config,
+      },
+    });
+    return { herald, peers };
+  } catch (error) {
+    await peers.close();
+    throw error;
+  }
+}
