@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.ts';
 import { HeraldError } from '../errors/index.ts';
+import { PushCredentialError } from '../push/index.ts';
 import { VERSION } from '../version.ts';
 import { configCommand } from './config.ts';
 import { serveCommand } from './serve.ts';
@@ -32,6 +33,11 @@ try {
   if (error instanceof ConfigError) {
     process.stderr.write(`herald: ${error.toString()}\n`);
     process.exit(78); // EX_CONFIG
+  }
+  if (error instanceof PushCredentialError) {
+    // A key file named in the configuration is missing or unusable: a configuration problem too.
+    process.stderr.write(`herald: ${error.message}\n`);
+    process.exit(78);
   }
   if (error instanceof HeraldError) {
     process.stderr.write(`herald: ${error.message} (${error.code})\n`);

@@ -53,7 +53,8 @@ export function simFcmCommand(): Command {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
 
-        process.stdout.write(`herald sim fcm listening on ${sim.url}\n`);
+        // The service account is written before the listening line, so a script that waits for
+        // that line finds the file ready.
         if (options.serviceAccountOut !== undefined) {
           try {
             const account = sim.createServiceAccount({ projectId: options.project });
@@ -69,6 +70,7 @@ export function simFcmCommand(): Command {
             throw error;
           }
         }
+        process.stdout.write(`herald sim fcm listening on ${sim.url}\n`);
         process.stdout.write(`\n${simFcmUsage}`);
       },
     );

@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { simExchangeUsage, startExchangeSimulator } from '../sim/exchange/index.ts';
+import { simApnsCommand } from './sim-apns.ts';
+import { simFcmCommand } from './sim-fcm.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -99,5 +101,7 @@ export function simCommand(): Command {
         process.once('SIGTERM', stop);
       },
     );
+  sim.addCommand(simApnsCommand());
+  sim.addCommand(simFcmCommand());
   return sim;
 }

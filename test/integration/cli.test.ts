@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -139,5 +139,66 @@ test('herald sim exchange starts with the given mailboxes and prints its URL', a
     assert.equal(JSON.stringify(mailboxes).includes('"pw"'), false, 'passwords are not listed');
   } finally {
     sim.kill('SIGTERM');
+  }
+});
+
+test('serve stops at start with exit code 78 and the key path when a push key file is missing', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'herald-cli-'));
+  const file = join(cwd, 'herald.yaml');
+  writeFileSync(
+    file,
+    [
+      'tenants:',
+      '  - id: globex',
+      '    apiToken: globex-token-0123456789',
+      '    apps:',
+      '      - appId: com.example.mail',
+      '        apns:',
+      '          token: { keyFile: AuthKey_ABC123DEFG.p8, keyId: ABC123DEFG, teamId: TEAM123456 }',
+      '',
+    ].join('\n'),
+  );
+  await assert.rejects(
+    run(HERALD, ['serve', '--config', file], {
+      cwd,
+      env: { ...process.env, HERALD_LISTEN_PORT: String(await freePort()), HERALD_CONFIG: '' },
+    }),
+    (error: { code: number; stderr: string }) => {
+      assert.equal(error.code, 78);
+      assert.match(error.stderr, /tenants\[0\]\.apps\[0\]\.apns\.token\.keyFile: .*AuthKey_ABC123DEFG\.p8/);
+      return true;
+    },
+  );
+});
+
+/** Start `herald sim ...`, wait for its "listening on URL" line; the caller kills it. */
+async function startSim(args: string[]): Promise<{ url: string; output: () => string; stop: () => void }> {
+  const sim = spawn(HERALD, ['sim', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const url = await new Promise<string>((found, fail) => {
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = /listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(text);
+      if (match) found(match[1]!);
+    };
+    sim.stdout!.on('data', onData);
+    sim.stderr!.on('data', onData);
+    sim.once('exit', (code) => fail(new Error(`sim exited with ${code}: ${text}`)));
+  });
+  return { url, output: () => text, stop: () => sim.kill('SIGTERM') };
+}
+
+test('herald sim fcm writes a service account whose token_uri points at it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-sim-fcm-'));
+  const file = join(dir, 'sa.json');
+  const sim = await startSim(['fcm', '--port', '0', '--service-account-out', file]);
+  try {
+    const account = JSON.parse(readFileSync(file, 'utf8')) as { token_uri: string; type: string };
+    assert.equal(account.type, 'service_account');
+    assert.equal(account.token_uri, `${sim.url}/token`);
+    const stats = (await (await fetch(`${sim.url}/sim/stats`)).json()) as { requests: number };
+    assert.equal(stats.requests, 0);
+  } finally {
+    sim.stop();
   }
 });
