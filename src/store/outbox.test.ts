@@ -187,3 +187,52 @@ forEachDatabase('outbox/complete and fail move a row on', async (store, { clock 
 forEachDatabase('outbox/countByStatus of an empty outbox is all zeros', async (store) => {
   assert.deepEqual(await store.outbox.countByStatus(), { pending: 0, processing: 0, done: 0, failed: 0 });
 });
+
+forEachDatabase(
+  'outbox/complete and fail can replace the payload (a sealed key is erased)',
+  async (store, { clock }) => {
+    await seed(store);
+    await store.outbox.enqueue([
+      mail('a', { payload: { events: ['NewMailEvent'], wrappedKey: 'sealed' } }),
+      mail('b', { payload: { events: ['NewMailEvent'], wrappedKey: 'sealed' } }),
+      mail('c', { payload: { events: ['NewMailEvent'], wrappedKey: 'sealed' } }),
+    ]);
+    const claimed = await store.outbox.claim({ owner: 'w', limit: 3, leaseMs: 1000, now: clock.now() });
+    const id = (key: string) => claimed.find((e) => e.dedupeKey === key)!.id;
+    const erased = { events: ['NewMailEvent'] };
+    assert.equal(await store.outbox.complete(id('a'), { owner: 'w', payload: erased }), true);
+    assert.equal(
+      await store.outbox.fail(id('b'), 'x', { final: true }, { owner: 'w', payload: erased }),
+      true,
+    );
+    // A retry keeps the key: the next try needs it.
+    assert.equal(await store.outbox.fail(id('c'), 'x', { retryAt: clock.now() }, { owner: 'w' }), true);
+    const rows = new Map((await store.outbox.listForRegistration('reg-1')).map((e) => [e.dedupeKey, e]));
+    assert.deepEqual(rows.get('a')?.payload, erased);
+    assert.deepEqual(rows.get('b')?.payload, erased);
+    assert.deepEqual(rows.get('c')?.payload, { events: ['NewMailEvent'], wrappedKey: 'sealed' });
+  },
+);
+
+forEachDatabase(
+  'deliveries/record is idempotent per (registration, item) and find returns it',
+  async (store) => {
+    await seed(store);
+    const sent = { registrationId: 'reg-1', itemId: 'item-1', provider: 'apns' as const, latencyMs: 12 };
+    assert.equal(await store.deliveries.record({ ...sent, status: 'sent', providerId: 'apns-id-1' }), true);
+    assert.equal(await store.deliveries.record({ ...sent, status: 'sent', providerId: 'apns-id-2' }), false);
+    assert.equal((await store.deliveries.find('reg-1', 'item-1'))?.providerId, 'apns-id-1');
+    assert.equal(await store.deliveries.find('reg-1', 'item-2'), undefined);
+    assert.equal(await store.deliveries.find('reg-2', 'item-1'), undefined);
+    // Deliveries without an item (badge updates, check-in requests) are history, never deduplicated.
+    const badge = {
+      registrationId: 'reg-1',
+      provider: 'apns' as const,
+      status: 'sent' as const,
+      latencyMs: 3,
+    };
+    assert.equal(await store.deliveries.record(badge), true);
+    assert.equal(await store.deliveries.record(badge), true);
+    assert.equal((await store.deliveries.listForRegistration('reg-1')).length, 3);
+  },
+);

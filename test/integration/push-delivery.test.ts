@@ -271,6 +271,79 @@ for (const database of databases()) {
       assert.match(delivery?.error ?? '', /BadTopic/);
     });
 
+    test('an OAuth token Exchange stops accepting: push without fetched fields, a checkin push, needs_credentials; a check-in repairs it', async () => {
+      const n = ++mailboxSeq;
+      const email = `oauth${n}@contoso.example`;
+      const oldToken = `oauth-token-${n}-expiring-0123456789`;
+      exchange.createMailbox({ email, tokens: [oldToken] });
+      const token = apnsToken(5000 + n);
+      const created = await api('POST', '/v1/registrations', {
+        device: { platform: 'ios', pushToken: token, appId: APP },
+        account: {
+          email,
+          ewsUrl: exchange.ewsUrl,
+          credentials: await encryptCredentials(publicKey, { type: 'oauth', accessToken: oldToken }),
+        },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const registrationId = created.body?.registrationId as string;
+
+      exchange.revokeToken(oldToken);
+      await exchange.deliver(email, { subject: 'Cannot be read', from: CAROL }, { wait: true });
+      await waitFor(
+        () => peers.apns.received({ token }).length >= 2 || undefined,
+        'the push and the checkin push',
+      );
+      await settled(registrationId);
+      const pushes = peers.apns.received({ token });
+      assert.equal(pushes.length, 2);
+      const payloads = pushes.map(
+        (p) => p.payload as { aps: Record<string, unknown>; herald?: { type: string } },
+      );
+      // The mail still reaches the device, without what could not be fetched: no alert text.
+      assert.equal(payloads.filter((p) => p.aps.alert !== undefined).length, 0);
+      const checkin = payloads.find((p) => p.herald?.type === 'checkin');
+      assert.deepEqual(checkin, {
+        aps: { 'content-available': 1 },
+        herald: { type: 'checkin', registrationId },
+      });
+      assert.equal(
+        (await herald.service.store.registrations.get(registrationId))?.state,
+        'needs_credentials',
+      );
+
+      // Another mail while the token is still refused asks for no second check-in.
+      await exchange.deliver(email, { subject: 'Still unreadable', from: CAROL }, { wait: true });
+      await settled(registrationId);
+      const checkins = peers.apns
+        .received({ token })
+        .filter((p) => (p.payload as { herald?: { type: string } }).herald?.type === 'checkin');
+      assert.equal(checkins.length, 1);
+
+      // The app checks in with a fresh token: resubscribed, and the next mail is a full alert again.
+      const freshToken = `oauth-token-${n}-fresh-0123456789`;
+      exchange.addToken(email, freshToken);
+      const checkedIn = await api('POST', `/v1/registrations/${registrationId}/checkin`, {
+        account: {
+          credentials: await encryptCredentials(publicKey, { type: 'oauth', accessToken: freshToken }),
+        },
+      });
+      assert.deepEqual(checkedIn.body, { state: 'resubscribed' });
+      const before = peers.apns.received({ token }).length;
+      await exchange.deliver(email, { subject: 'Readable again', from: CAROL }, { wait: true });
+      const last = await waitFor(
+        () =>
+          peers.apns
+            .received({ token })
+            .find((p, i) => i >= before && (p.payload as { aps: { alert?: unknown } }).aps.alert),
+        'a full alert after the check-in',
+      );
+      assert.deepEqual((last.payload as { aps: { alert: unknown } }).aps.alert, {
+        title: CAROL.name,
+        body: 'Readable again',
+      });
+    });
+
     test('a device of an app without push credentials is refused with app_not_configured', async () => {
       const answer = await api('POST', '/v1/registrations', {
         device: { platform: 'ios', pushToken: apnsToken(77), appId: 'com.example.other' },

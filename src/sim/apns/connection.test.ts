@@ -261,9 +261,15 @@ describe('lifecycle', () => {
   test('close() ends open sessions and pending pushes and frees the port', async () => {
     const other = await startApnsSimulator({ responseDelayMs: 10_000 });
     const otherKey = other.generateKey();
+    const otherJwt = await providerToken(otherKey);
     const session = connect(other);
-    const pending = push(session, { jwt: await providerToken(otherKey) }).catch((e: Error) => e);
     await once(session, 'remoteSettings');
+    const pending = push(session, { jwt: otherJwt }).catch((e: Error) => e);
+    // the push is in the simulator's hands (waiting out responseDelayMs) once its stream is open
+    await new Promise<void>((resolve) => {
+      const check = () => (other.stats().maxConcurrentStreamsSeen > 0 ? resolve() : setImmediate(check));
+      check();
+    });
     const port = Number(new URL(other.url).port);
     const started = performance.now();
     await other.close();
