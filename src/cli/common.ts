@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { type HeraldConfig, loadConfig } from '../config/index.ts';
 
 export function withConfigOption(command: Command): Command {
@@ -14,4 +14,28 @@ export function configFrom(options: { config?: string }): HeraldConfig {
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Option parsers shared by the subcommands. */
+export function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is 0..65535');
+  return n;
+}
+
+export function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
+  return n;
+}
+
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+/** For repeatable options. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

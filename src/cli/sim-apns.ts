@@ -2,22 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { type ApnsKey, simApnsUsage, startApnsSimulator } from '../sim/apns/index.ts';
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is 0..65535');
-  return n;
-}
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
+import { collect, port, positiveInteger } from './common.ts';
 
 function read(file: string, what: string): string {
   try {

@@ -1,12 +1,7 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { simFcmUsage, startFcmSimulator } from '../sim/fcm/index.ts';
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is 0..65535');
-  return n;
-}
+import { port } from './common.ts';
 
 /** `herald sim fcm`: the FCM HTTP v1 simulator with Google's OAuth 2.0 token endpoint. */
 export function simFcmCommand(): Command {

@@ -1,23 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { simExchangeUsage, startExchangeSimulator } from '../sim/exchange/index.ts';
+import { collect, port, positive } from './common.ts';
 import { simApnsCommand } from './sim-apns.ts';
 import { simFcmCommand } from './sim-fcm.ts';
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is 0..65535');
-  return n;
-}
-
-function positive(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
-  return n;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 interface MailboxSpec {
   email: string;

@@ -5,11 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { SignJWT } from 'jose';
 import { freePort } from '../support/net.ts';
 
 const run = promisify(execFile);
@@ -198,6 +201,42 @@ test('herald sim fcm writes a service account whose token_uri points at it', asy
     assert.equal(account.token_uri, `${sim.url}/token`);
     const stats = (await (await fetch(`${sim.url}/sim/stats`)).json()) as { requests: number };
     assert.equal(stats.requests, 0);
+  } finally {
+    sim.stop();
+  }
+});
+
+test('herald sim apns generates a .p8 key and writes its CA; a push signed with that key is accepted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-sim-apns-'));
+  const caFile = join(dir, 'ca.pem');
+  const sim = await startSim(['apns', '--port', '0', '--generate-key', dir, '--ca-out', caFile]);
+  try {
+    const keyFile = readdirSync(dir).find((name) => /^AuthKey_[A-Z0-9]{10}\.p8$/.test(name));
+    assert.ok(keyFile, `a key file in ${dir}: ${sim.output()}`);
+    const keyId = keyFile.slice('AuthKey_'.length, -'.p8'.length);
+    const teamId = /team(?: ID|Id|_id)?[ :=]+([A-Z0-9]{10})/i.exec(sim.output())?.[1];
+    assert.ok(teamId, `the team id is printed: ${sim.output()}`);
+    const jwt = await new SignJWT({ iss: teamId, iat: Math.floor(Date.now() / 1000) })
+      .setProtectedHeader({ alg: 'ES256', kid: keyId })
+      .sign(createPrivateKey(readFileSync(join(dir, keyFile), 'utf8')));
+    const session = connect(sim.url, { ca: readFileSync(caFile, 'utf8') });
+    try {
+      const status = await new Promise<number>((done, fail) => {
+        const request = session.request({
+          ':method': 'POST',
+          ':path': `/3/device/${'ab'.repeat(32)}`,
+          authorization: `bearer ${jwt}`,
+          'apns-topic': 'com.example.mail',
+          'apns-push-type': 'alert',
+        });
+        request.on('response', (headers) => done(Number(headers[':status'])));
+        request.on('error', fail);
+        request.end(JSON.stringify({ aps: { alert: 'hi' } }));
+      });
+      assert.equal(status, 200);
+    } finally {
+      session.close();
+    }
   } finally {
     sim.stop();
   }

@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { CertInfo, ConnectionAuth, ProviderAuth } from './auth.ts';
 import { readBody } from './body.ts';
-import type { ApnsSim } from './simulator.ts';
+import { type ApnsSim, isUuid } from './simulator.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -83,6 +83,12 @@ function splitUrl(url: string): { pathname: string; query: URLSearchParams } {
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** APNs answers the request's apns-id, or a new one. */
+function echoedId(value: string | string[] | undefined): string {
+  const given = single(value);
+  return given !== undefined && isUuid(given) ? given : randomUUID();
 }
 
 export function createApnsServer(sim: ApnsSim, auth: ProviderAuth, options: ApnsServerOptions): ApnsServer {
@@ -233,7 +239,7 @@ export function createApnsServer(sim: ApnsSim, auth: ProviderAuth, options: Apns
             answer?.timestamp !== undefined ? { reason, timestamp: answer.timestamp } : { reason },
           );
     res.writeHead(status, {
-      'apns-id': answer?.apnsId ?? randomUUID(),
+      'apns-id': answer?.apnsId ?? echoedId(req.headers['apns-id']),
       ...(text
         ? { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }
         : {}),
