@@ -39,3 +39,18 @@ export function positiveInteger(value: string): number {
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
+
+/**
+ * Keep a server up until SIGINT or SIGTERM, then close it and exit (0 when it closed cleanly).
+ * Used by the simulators; main.ts is the only other place that ends the process.
+ */
+export function closeOnSignal(server: { close(): Promise<void> }): void {
+  const stop = () => {
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}

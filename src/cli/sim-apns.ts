@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { type ApnsKey, simApnsUsage, startApnsSimulator } from '../sim/apns/index.ts';
-import { collect, port, positiveInteger } from './common.ts';
+import { closeOnSignal, collect, port, positiveInteger } from './common.ts';
 
 function read(file: string, what: string): string {
   try {
@@ -111,13 +111,6 @@ export function simApnsCommand(): Command {
         await sim.close();
         throw error;
       }
-      const stop = () => {
-        sim.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      closeOnSignal(sim);
     });
 }

@@ -1,7 +1,7 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { simFcmUsage, startFcmSimulator } from '../sim/fcm/index.ts';
-import { port } from './common.ts';
+import { closeOnSignal, port } from './common.ts';
 
 /** `herald sim fcm`: the FCM HTTP v1 simulator with Google's OAuth 2.0 token endpoint. */
 export function simFcmCommand(): Command {
@@ -39,14 +39,7 @@ export function simFcmCommand(): Command {
           tls,
           log: (line) => process.stderr.write(`${line}\n`),
         });
-        const stop = () => {
-          sim.close().then(
-            () => process.exit(0),
-            () => process.exit(1),
-          );
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        closeOnSignal(sim);
 
         // The service account is written before the listening line, so a script that waits for
         // that line finds the file ready.

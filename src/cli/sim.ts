@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { simExchangeUsage, startExchangeSimulator } from '../sim/exchange/index.ts';
-import { collect, port, positive } from './common.ts';
+import { closeOnSignal, collect, port, positive } from './common.ts';
 import { simApnsCommand } from './sim-apns.ts';
 import { simFcmCommand } from './sim-fcm.ts';
 
@@ -76,14 +76,7 @@ export function simCommand(): Command {
           mailboxes: mailboxes(options.mailbox, options.token),
           log: (line) => process.stderr.write(`${line}\n`),
         });
-        const stop = () => {
-          sim.close().then(
-            () => process.exit(0),
-            () => process.exit(1),
-          );
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        closeOnSignal(sim);
       },
     );
   sim.addCommand(simApnsCommand());

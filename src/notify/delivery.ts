@@ -329,7 +329,7 @@ export class DeliveryWorker {
         return 'unregistered';
       }
       case 'retry':
-        logger.warn({ ...log, reason: result.reason }, 'push service busy or unreachable');
+        logger.debug({ ...log, reason: result.reason }, 'push to be retried');
         return this.#retryOrGiveUp(event, result.reason, result.retryAfterMs, delivery);
       case 'failed':
         await store.deliveries.record({ ...delivery, status: 'failed', error: result.reason });

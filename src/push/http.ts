@@ -2,7 +2,7 @@
  * The undici side shared by FCM and the relay: one Dispatcher with the operator's extra CAs and
  * proxy (as the EWS client builds it), and a bounded body reader.
  */
-import { Agent, type Dispatcher, ProxyAgent } from 'undici';
+import { Agent, type Dispatcher, ProxyAgent, request } from 'undici';
 import { withSystemRoots } from './proxy.ts';
 
 export interface DispatcherOptions {
@@ -44,4 +44,35 @@ export function transportReason(err: unknown): string {
   const name = String((err as { name?: unknown })?.name ?? '');
   if (name === 'TimeoutError' || name === 'AbortError' || /TIMEOUT|ETIMEDOUT/.test(code)) return 'timeout';
   return code === '' ? 'network' : `network:${code}`;
+}
+
+export interface PostedResponse {
+  status: number;
+  /** The body as text, at most 64 KiB. */
+  text: string;
+  retryAfter: string | string[] | undefined;
+}
+
+/**
+ * POST with one timeout over the whole exchange (connect, headers, body). Network failures and
+ * timeouts reject; every HTTP status resolves, for the caller to sort.
+ */
+export async function post(
+  url: string | URL,
+  options: { headers: Record<string, string>; body: string; dispatcher: Dispatcher; timeoutMs: number },
+): Promise<PostedResponse> {
+  const response = await request(url, {
+    method: 'POST',
+    headers: options.headers,
+    body: options.body,
+    dispatcher: options.dispatcher,
+    signal: AbortSignal.timeout(options.timeoutMs),
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+  });
+  return {
+    status: response.statusCode,
+    retryAfter: response.headers['retry-after'],
+    text: await readText(response.body),
+  };
 }

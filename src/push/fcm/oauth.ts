@@ -9,9 +9,9 @@
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { parseRetryAfter } from '../common.ts';
-import { parseJson, readText, transportReason } from '../http.ts';
+import { type PostedResponse, parseJson, post, transportReason } from '../http.ts';
 
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -126,25 +126,18 @@ export function createGoogleAccessTokens(options: GoogleAccessTokensOptions): Go
       .setIssuedAt(iat)
       .setExpirationTime(iat + ASSERTION_LIFETIME_SECONDS)
       .sign(key);
-    let status: number;
-    let text: string;
-    let retryAfter: string | string[] | undefined;
+    let response: PostedResponse;
     try {
-      const response = await request(account.token_uri, {
-        method: 'POST',
+      response = await post(account.token_uri, {
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body: new URLSearchParams({ grant_type: JWT_BEARER, assertion }).toString(),
         dispatcher,
-        signal: AbortSignal.timeout(timeoutMs),
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
+        timeoutMs,
       });
-      status = response.statusCode;
-      retryAfter = response.headers['retry-after'];
-      text = await readText(response.body);
     } catch (err) {
       throw new AccessTokenError(`oauth_${transportReason(err)}`, true);
     }
+    const { status, text, retryAfter } = response;
     const body = parseJson(text) as
       | { access_token?: unknown; expires_in?: unknown; error?: unknown }
       | undefined;

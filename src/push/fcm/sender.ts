@@ -4,10 +4,10 @@
  * body and its FcmError detail (Firebase, "FCM error codes").
  */
 
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Logger } from '../../log/index.ts';
 import { logResult, parseRetryAfter, retry, since } from '../common.ts';
-import { createDispatcher, parseJson, readText, transportReason } from '../http.ts';
+import { createDispatcher, type PostedResponse, parseJson, post, transportReason } from '../http.ts';
 import type { PushNotification, PushResult, PushSender, PushTarget } from '../types.ts';
 import { fcmMessage } from './message.ts';
 import {
@@ -99,12 +99,9 @@ export function createFcmSender(options: FcmSenderOptions): PushSender {
         }
         return failed('oauth_assertion_failed');
       }
-      let status: number;
-      let text: string;
-      let retryAfter: string | string[] | undefined;
+      let response: PostedResponse;
       try {
-        const response = await request(url, {
-          method: 'POST',
+        response = await post(url, {
           headers: {
             authorization: `Bearer ${accessToken}`,
             'content-type': 'application/json; charset=utf-8',
@@ -112,16 +109,12 @@ export function createFcmSender(options: FcmSenderOptions): PushSender {
           },
           body,
           dispatcher,
-          signal: AbortSignal.timeout(timeoutMs),
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
+          timeoutMs,
         });
-        status = response.statusCode;
-        retryAfter = response.headers['retry-after'];
-        text = await readText(response.body);
       } catch (err) {
         return retry('fcm', transportReason(err), elapsed());
       }
+      const { status, text, retryAfter } = response;
       const json = parseJson(text);
       if (status === 200) {
         const name = (json as { name?: unknown } | undefined)?.name;

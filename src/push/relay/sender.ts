@@ -4,12 +4,12 @@
  * carries the exact provider wire form, so the relay only forwards it and adds credentials.
  */
 import { randomUUID } from 'node:crypto';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Logger } from '../../log/index.ts';
 import { apnsRequest } from '../apns/payload.ts';
 import { logResult, parseRetryAfter, retry, since } from '../common.ts';
 import { fcmMessage } from '../fcm/message.ts';
-import { createDispatcher, parseJson, readText, transportReason } from '../http.ts';
+import { createDispatcher, type PostedResponse, parseJson, post, transportReason } from '../http.ts';
 import type { PushNotification, PushResult, PushSender, PushTarget } from '../types.ts';
 import { RELAY_SIGNATURE_HEADER, RELAY_TIMESTAMP_HEADER, signRelayBody } from './signature.ts';
 
@@ -94,12 +94,9 @@ export function createRelaySender(options: RelaySenderOptions): PushSender {
     }
     const body = JSON.stringify(relayRequestBody(target, n, { id: randomUUID(), now: at }));
     const timestamp = Math.floor(at / 1000);
-    let status: number;
-    let text: string;
-    let retryAfter: string | string[] | undefined;
+    let response: PostedResponse;
     try {
-      const response = await request(url, {
-        method: 'POST',
+      response = await post(url, {
         headers: {
           'content-type': 'application/json; charset=utf-8',
           accept: 'application/json',
@@ -108,16 +105,12 @@ export function createRelaySender(options: RelaySenderOptions): PushSender {
         },
         body,
         dispatcher,
-        signal: AbortSignal.timeout(timeoutMs),
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
+        timeoutMs,
       });
-      status = response.statusCode;
-      retryAfter = response.headers['retry-after'];
-      text = await readText(response.body);
     } catch (err) {
       return retry('relay', transportReason(err), elapsed());
     }
+    const { status, text, retryAfter } = response;
     const json = parseJson(text);
     if (status >= 200 && status < 300) {
       const id = (json as { id?: unknown } | undefined)?.id;
