@@ -129,17 +129,6 @@ export class DeliveryWorker {
     return { unfinished: this.#inFlight.size };
   }
 
-  /** Claim and deliver one batch; resolves when it is done. For tests and one-shot runs. */
-  async drain(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const events = await this.#claim(this.#o.settings.workers);
-      if (events.length === 0) return total;
-      total += events.length;
-      await Promise.all(events.map((event) => this.process(event)));
-    }
-  }
-
   async #run(): Promise<void> {
     const { workers, pollMilliseconds } = this.#o.settings;
     while (this.#running) {
