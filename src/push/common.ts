@@ -1,6 +1,6 @@
 /** Small helpers every sender shares: timing, Retry-After, result logging. */
 import type { Logger } from '../log/index.ts';
-import type { PushNotification, PushProvider, PushResult } from './types.ts';
+import type { PushNotification, PushProvider, PushResult, PushSender, PushTarget } from './types.ts';
 
 /** Milliseconds since `start` (a performance.now() reading), rounded. */
 export function since(start: number): number {
@@ -52,4 +52,16 @@ export function logResult(logger: Logger | undefined, result: PushResult, n: Pus
   if (result.status === 'sent' && result.providerId !== undefined) fields.providerId = result.providerId;
   if (result.status === 'retry' || result.status === 'failed') logger.warn(fields, 'push not delivered');
   else logger.info(fields, result.status === 'sent' ? 'push sent' : 'push token unregistered');
+}
+
+/** A sender's `send`: one delivery timed from its start, then its one log line. */
+export function loggedSend(
+  logger: Logger | undefined,
+  deliver: (target: PushTarget, n: PushNotification, start: number) => Promise<PushResult>,
+): PushSender['send'] {
+  return async (target, n) => {
+    const result = await deliver(target, n, performance.now());
+    logResult(logger, result, n);
+    return result;
+  };
 }

@@ -75,17 +75,18 @@ export async function createNotificationService(
   const { store, master } = await openData(config, logger);
   const tenants = new TenantService(store, master);
   await tenants.syncFromConfig(config.tenants);
+  // Extra CAs for outbound TLS, read once for Exchange, APNs and FCM alike.
+  const trustedCas = config.trust.caFiles.map((file) => readFileSync(file, 'utf8'));
   const ownEws: EwsClientHandle | undefined = overrides.ews
     ? undefined
     : createEwsClient({
         userAgent: userAgent(config.publicUrl),
         requestServerVersion: config.exchange.requestServerVersion,
         timeoutMs: config.exchange.timeoutSeconds * 1000,
-        ca: config.trust.caFiles.map((file) => readFileSync(file, 'utf8')),
+        ca: trustedCas,
         ...(config.proxy?.url ? { proxyUrl: config.proxy.url } : {}),
       });
   const ews: EwsClient = overrides.ews ?? ownEws!;
-  const trustedCas = config.trust.caFiles.map((file) => readFileSync(file, 'utf8'));
   let ownSenders: PushSenders | undefined;
   try {
     ownSenders = overrides.senders

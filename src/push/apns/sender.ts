@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../../log/index.ts';
-import { logResult, parseRetryAfter, retry, since } from '../common.ts';
+import { loggedSend, parseRetryAfter, retry, since } from '../common.ts';
 import type { PushNotification, PushResult, PushSender, PushTarget } from '../types.ts';
 import { APNS_MAX_PAYLOAD_BYTES, apnsRequest } from './payload.ts';
 import { type ApnsPool, type ApnsPoolStats, createApnsPool } from './pool.ts';
@@ -229,11 +229,7 @@ export function createApnsSender(options: ApnsSenderOptions): PushSender {
   }
 
   return {
-    async send(target, n) {
-      const result = await deliver(target, n, performance.now());
-      logResult(logger, result, n);
-      return result;
-    },
+    send: loggedSend(logger, deliver),
     async close() {
       closed = true;
       if (ownPools) await pools.close();

@@ -6,7 +6,7 @@
 
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../log/index.ts';
-import { logResult, parseRetryAfter, retry, since } from '../common.ts';
+import { loggedSend, parseRetryAfter, retry, since } from '../common.ts';
 import { createDispatcher, type PostedResponse, parseJson, post, transportReason } from '../http.ts';
 import type { PushNotification, PushResult, PushSender, PushTarget } from '../types.ts';
 import { fcmMessage } from './message.ts';
@@ -154,11 +154,7 @@ export function createFcmSender(options: FcmSenderOptions): PushSender {
   }
 
   return {
-    async send(target, n) {
-      const result = await deliver(target, n, performance.now());
-      logResult(logger, result, n);
-      return result;
-    },
+    send: loggedSend(logger, deliver),
     async close() {
       closed = true;
       if (ownDispatcher) await dispatcher.close();

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../log/index.ts';
 import { apnsRequest } from '../apns/payload.ts';
-import { logResult, parseRetryAfter, retry, since } from '../common.ts';
+import { loggedSend, parseRetryAfter, retry, since } from '../common.ts';
 import { fcmMessage } from '../fcm/message.ts';
 import { createDispatcher, type PostedResponse, parseJson, post, transportReason } from '../http.ts';
 import type { PushNotification, PushResult, PushSender, PushTarget } from '../types.ts';
@@ -129,11 +129,7 @@ export function createRelaySender(options: RelaySenderOptions): PushSender {
   }
 
   return {
-    async send(target, n) {
-      const result = await deliver(target, n, performance.now());
-      logResult(logger, result, n);
-      return result;
-    },
+    send: loggedSend(logger, deliver),
     async close() {
       closed = true;
       if (ownDispatcher) await dispatcher.close();
