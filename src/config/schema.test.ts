@@ -29,7 +29,22 @@ describe('defaults', () => {
     assert.equal(config.proxy, undefined);
     assert.deepEqual(config.trust, { caFiles: [] });
     assert.deepEqual(config.log, { level: 'info' });
-    assert.deepEqual(config.limits, { bodyBytes: 1_048_576, notificationBytes: 1_048_576 });
+    assert.deepEqual(config.limits, {
+      bodyBytes: 1_048_576,
+      notificationBytes: 1_048_576,
+      tenantRequestsPerMinute: 1200,
+      ipRequestsPerMinute: 600,
+    });
+    assert.deepEqual(config.watchdog, {
+      intervalSeconds: 30,
+      silentAfterPeriods: 2,
+      checkinRepeatMinutes: 60,
+      deadAfterHours: 72,
+      batchSize: 500,
+    });
+    assert.equal(config.push.leaseSeconds, 120);
+    assert.deepEqual(config.shutdown, { graceSeconds: 10 });
+    assert.deepEqual(config.admin, {});
   });
 
   test('defaults/gateway section', () => {

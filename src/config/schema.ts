@@ -213,6 +213,22 @@ const fields = z.strictObject({
       expirySeconds: z.number().int().min(0).max(2_419_200).default(86_400),
       /** Idle outbox polling interval (new events wake the workers at once). */
       pollMilliseconds: z.number().int().min(10).max(60_000).default(1000),
+      /** How long a worker holds an outbox event; a node that died leaves it to others after this. */
+      leaseSeconds: z.number().int().min(1).max(3600).default(120),
+    })
+    .prefault({}),
+  watchdog: z
+    .strictObject({
+      /** How often the (leased, one node at a time) watchdog looks for silent subscriptions. */
+      intervalSeconds: z.number().int().min(1).max(3600).default(30),
+      /** A subscription is silent after this many StatusFrequency periods without a callback. */
+      silentAfterPeriods: z.number().int().min(2).max(10).default(2),
+      /** While a subscription waits for its device to check in, the checkin push is repeated this often. */
+      checkinRepeatMinutes: z.number().int().min(1).max(10_080).default(60),
+      /** A subscription whose device has not checked in this long after going silent is dead. */
+      deadAfterHours: z.number().int().min(1).max(8760).default(72),
+      /** Registrations handled per query. */
+      batchSize: z.number().int().min(1).max(10_000).default(500),
     })
     .prefault({}),
   limits: z
@@ -221,6 +237,22 @@ const fields = z.strictObject({
       bodyBytes: z.number().int().min(1).default(1_048_576),
       /** Largest EWS SendNotification callback body. */
       notificationBytes: z.number().int().min(1).default(1_048_576),
+      /** Device API requests one tenant may make per minute, on one node (0: no limit). */
+      tenantRequestsPerMinute: z.number().int().min(0).default(1200),
+      /** Device API requests one client IP address may make per minute, on one node (0: no limit). */
+      ipRequestsPerMinute: z.number().int().min(0).default(600),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      /** On SIGTERM/SIGINT: how long in-flight pushes may take to finish before they are re-queued and the process exits. */
+      graceSeconds: z.number().int().min(0).max(600).default(10),
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      /** Bearer token of the admin API and /metrics; generated into `<dataDir>/admin.token` when absent. */
+      apiToken: secret(z.string().min(32, 'must be at least 32 characters')).optional(),
     })
     .prefault({}),
   gateway: gateway.prefault({}),

@@ -33,6 +33,8 @@ export interface DeliverySettings {
   retryMaxSeconds: number;
   expirySeconds: number;
   pollMilliseconds: number;
+  /** How long a claimed event stays ours before another node may take it. */
+  leaseSeconds: number;
 }
 
 export interface DeliveryWorkerOptions {
@@ -44,7 +46,7 @@ export interface DeliveryWorkerOptions {
   settings: DeliverySettings;
   /** Names this node's leases; default a random UUID. */
   owner?: string;
-  /** How long a claimed event stays ours before another node may take it (default 120 s). */
+  /** Overrides settings.leaseSeconds (tests). */
   leaseMs?: number;
   now?: () => number;
 }
@@ -92,7 +94,7 @@ export class DeliveryWorker {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#owner = options.owner ?? randomUUID();
-    this.#leaseMs = options.leaseMs ?? 120_000;
+    this.#leaseMs = options.leaseMs ?? options.settings.leaseSeconds * 1000;
   }
 
   get owner(): string {
