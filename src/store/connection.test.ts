@@ -100,12 +100,14 @@ forEachDatabase('migrations/running migrate twice is a no-op', async (store) => 
     before.filter((n) => !n.startsWith('kysely_')),
     ['deliveries', 'leases', 'outbox', 'registrations', 'tenant_keys', 'tenants'],
   );
-  // Data survives, and the migration was recorded once.
+  // Data survives, and each migration was recorded once.
   assert.equal((await store.tenants.list()).length, 1);
-  const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(store.db);
+  const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(
+    store.db,
+  );
   assert.deepEqual(
     applied.rows.map((r) => r.name),
-    ['0001_initial'],
+    ['0001_initial', '0002_subscription_health'],
   );
 });
 

@@ -236,3 +236,36 @@ forEachDatabase(
     assert.equal((await store.deliveries.listForRegistration('reg-1')).length, 3);
   },
 );
+
+forEachDatabase(
+  "outbox/release hands this owner's leased rows back at once, uncounted",
+  async (store, { clock }) => {
+    await seed(store);
+    await store.outbox.enqueue([mail('n1'), mail('n2'), mail('n3', { registrationId: 'reg-2' })]);
+    const t0 = clock.now();
+    const mine = await store.outbox.claim({ owner: 'stopping', limit: 2, leaseMs: 60_000, now: t0 });
+    const theirs = await store.outbox.claim({ owner: 'other', limit: 1, leaseMs: 60_000, now: t0 });
+    assert.equal(mine.length, 2);
+    const ids = [...mine, ...theirs].map((e) => e.id);
+    assert.equal(await store.outbox.release(ids, 'stopping'), 2, 'only rows this owner holds');
+    assert.deepEqual(await store.outbox.countByStatus('reg-1'), {
+      pending: 2,
+      processing: 0,
+      done: 0,
+      failed: 0,
+    });
+    assert.deepEqual(await store.outbox.countByStatus('reg-2'), {
+      pending: 0,
+      processing: 1,
+      done: 0,
+      failed: 0,
+    });
+    // Claimable by anyone now, long before the lease would have lapsed; the try did not count.
+    const again = await store.outbox.claim({ owner: 'next', limit: 10, leaseMs: 60_000, now: t0 + 1 });
+    assert.deepEqual(
+      again.map((e) => [e.id, e.attempts]),
+      mine.map((e) => [e.id, 1]),
+    );
+    assert.equal(await store.outbox.release([], 'next'), 0);
+  },
+);

@@ -27,7 +27,13 @@ forEachDatabase('registrations/insert and get round-trip every field', async (st
     nextKeyHash: 'n'.repeat(64),
   });
   const created = await store.registrations.insert(full);
-  const expected = { ...full, createdAt: clock.now(), updatedAt: clock.now() };
+  const expected = {
+    ...full,
+    silentSince: null,
+    checkinSentAt: null,
+    createdAt: clock.now(),
+    updatedAt: clock.now(),
+  };
   assert.deepEqual(created, expected);
   assert.deepEqual(await store.registrations.get('full'), expected);
 
@@ -212,4 +218,137 @@ forEachDatabase('registrations/listByState pages by id in byte order', async (st
     );
     assert.equal(rows[0]?.c, 'C');
   }
+});
+
+forEachDatabase(
+  'registrations/a ping revives a silent or repairing registration, nothing else',
+  async (store) => {
+    await seed(store);
+    const states = ['silent', 'repairing', 'needs_credentials', 'dead', 'active'] as const;
+    for (const state of states) {
+      await store.registrations.insert(exampleRegistration({ id: state, pushToken: state, state }));
+      await store.registrations.update(state, { silentSince: 100, checkinSentAt: 200 });
+    }
+    assert.equal(await store.registrations.touchLastSeen([...states], 5000), 5);
+    const after = Object.fromEntries(
+      await Promise.all(states.map(async (id) => [id, await store.registrations.get(id)] as const)),
+    );
+    assert.equal(after.silent?.state, 'active');
+    assert.equal(after.silent?.silentSince, null);
+    assert.equal(after.silent?.checkinSentAt, null);
+    assert.equal(after.repairing?.state, 'active');
+    assert.equal(after.needs_credentials?.state, 'needs_credentials', 'a ping does not repair credentials');
+    assert.equal(after.needs_credentials?.checkinSentAt, 200);
+    assert.equal(after.dead?.state, 'dead');
+    assert.equal(after.active?.lastSeenAt, 5000);
+  },
+);
+
+forEachDatabase(
+  "registrations/markSilent uses each row's own StatusFrequency, oldest first, bounded",
+  async (store) => {
+    await seed(store);
+    const minute = 60_000;
+    const now = 1_000 * minute;
+    // [id, status frequency (min), last seen (minutes before now), state]
+    const rows = [
+      ['fresh', 5, 9, 'active'], // 2 × 5 = 10 min: not yet
+      ['edge', 5, 10, 'active'], // exactly 10: not yet (strictly more than 2 periods)
+      ['old', 5, 11, 'active'],
+      ['older', 1, 30, 'active'],
+      ['slow', 60, 100, 'active'], // 2 × 60 = 120 min: not yet
+      ['dead', 1, 500, 'dead'],
+    ] as const;
+    for (const [id, frequency, ago, state] of rows) {
+      await store.registrations.insert(
+        exampleRegistration({
+          id,
+          pushToken: id,
+          statusFrequencyMinutes: frequency,
+          lastSeenAt: now - ago * minute,
+          state,
+        }),
+      );
+    }
+    await store.registrations.insert(
+      exampleRegistration({ id: 'never', pushToken: 'never', lastSeenAt: null }),
+    );
+    const first = await store.registrations.markSilent({ now, periods: 2, limit: 1 });
+    assert.deepEqual(
+      first.map((r) => [r.id, r.state, r.silentSince]),
+      [['older', 'silent', now]],
+      'the longest silent first',
+    );
+    const rest = await store.registrations.markSilent({ now, periods: 2, limit: 100 });
+    assert.deepEqual(
+      rest.map((r) => r.id),
+      ['old'],
+    );
+    assert.deepEqual(await store.registrations.markSilent({ now, periods: 2, limit: 100 }), []);
+    assert.deepEqual(await store.registrations.countByState(), { active: 4, silent: 2, dead: 1 });
+    assert.deepEqual(await store.registrations.countByState('other'), {});
+  },
+);
+
+forEachDatabase('registrations/dueForCheckin, markDead and deleteStalePending', async (store, { clock }) => {
+  await seed(store);
+  const insert = (id: string, state: 'silent' | 'repairing' | 'needs_credentials' | 'active' | 'pending') =>
+    store.registrations.insert(exampleRegistration({ id, pushToken: id, state }));
+  await insert('s-never-asked', 'silent');
+  await insert('r-asked-long-ago', 'repairing');
+  await insert('r-asked-now', 'repairing');
+  await insert('creds', 'needs_credentials');
+  await insert('fine', 'active');
+  await store.registrations.update('s-never-asked', { silentSince: 500 });
+  await store.registrations.update('r-asked-long-ago', { silentSince: 100, checkinSentAt: 1000 });
+  await store.registrations.update('r-asked-now', { silentSince: 2000, checkinSentAt: 5000 });
+  await store.registrations.update('creds', { checkinSentAt: 1500 });
+
+  const due = await store.registrations.dueForCheckin(4000, 10);
+  assert.deepEqual(
+    due.map((r) => r.id),
+    ['s-never-asked', 'r-asked-long-ago', 'creds'],
+    'never asked first, then the longest ago',
+  );
+  assert.deepEqual(
+    (await store.registrations.dueForCheckin(4000, 1)).map((r) => r.id),
+    ['s-never-asked'],
+  );
+
+  assert.equal(await store.registrations.markDead(1000, 'no check-in', 10), 2);
+  assert.equal((await store.registrations.get('r-asked-long-ago'))?.state, 'dead');
+  assert.equal((await store.registrations.get('r-asked-long-ago'))?.deactivatedReason, 'no check-in');
+  assert.equal((await store.registrations.get('s-never-asked'))?.state, 'dead');
+  assert.equal((await store.registrations.get('r-asked-now'))?.state, 'repairing');
+  assert.equal(
+    (await store.registrations.get('creds'))?.state,
+    'needs_credentials',
+    'not silent: never dead',
+  );
+
+  await insert('stale', 'pending');
+  clock.advance(10_000);
+  await insert('young', 'pending');
+  assert.equal(await store.registrations.deleteStalePending(clock.now() - 5000, 10), 1);
+  assert.equal(await store.registrations.get('stale'), undefined);
+  assert.equal((await store.registrations.get('young'))?.state, 'pending');
+});
+
+forEachDatabase('registrations/list filters by tenant, state, mailbox and platform', async (store) => {
+  await seed(store);
+  await store.registrations.insert(exampleRegistration({ id: 'a1', pushToken: 'a1' }));
+  await store.registrations.insert(exampleRegistration({ id: 'a2', pushToken: 'a2', state: 'silent' }));
+  await store.registrations.insert(
+    exampleRegistration({ id: 'a3', pushToken: 'a3', platform: 'android', emailHash: 'f'.repeat(64) }),
+  );
+  await store.registrations.insert(exampleRegistration({ id: 'o1', pushToken: 'o1', tenantId: 'other' }));
+  const ids = async (filter: Parameters<Store['registrations']['list']>[0], afterId?: string) =>
+    (await store.registrations.list(filter, { limit: 10, ...(afterId ? { afterId } : {}) })).map((r) => r.id);
+  assert.deepEqual(await ids({}), ['a1', 'a2', 'a3', 'o1']);
+  assert.deepEqual(await ids({ tenantId: 'acme' }), ['a1', 'a2', 'a3']);
+  assert.deepEqual(await ids({ state: 'silent' }), ['a2']);
+  assert.deepEqual(await ids({ emailHash: 'f'.repeat(64) }), ['a3']);
+  assert.deepEqual(await ids({ platform: 'android' }), ['a3']);
+  assert.deepEqual(await ids({ tenantId: 'acme', state: 'active', platform: 'ios' }), ['a1']);
+  assert.deepEqual(await ids({}, 'a2'), ['a3', 'o1']);
 });

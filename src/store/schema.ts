@@ -55,6 +55,8 @@ export interface RegistrationsTable {
   unread_count: number | null;
   badge_sent: number | null;
   deactivated_reason: string | null;
+  silent_since: number | null;
+  checkin_sent_at: number | null;
   created_at: number;
   updated_at: number;
 }

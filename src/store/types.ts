@@ -119,6 +119,10 @@ export interface Registration {
   /** The badge last pushed to the device (null: none yet). */
   badgeSent: number | null;
   deactivatedReason: string | null;
+  /** When the watchdog found the subscription silent (null while healthy). */
+  silentSince: EpochMs | null;
+  /** When the device was last asked (checkin push) to check in. */
+  checkinSentAt: EpochMs | null;
   createdAt: EpochMs;
   updatedAt: EpochMs;
 }
@@ -171,8 +175,26 @@ export type RegistrationPatch = Partial<
     | 'deactivatedReason'
     | 'statusFrequencyMinutes'
     | 'contentPolicy'
+    | 'silentSince'
+    | 'checkinSentAt'
   >
 >;
+
+/** Filters of {@link RegistrationRepository.list}; all optional, combined with AND. */
+export interface RegistrationFilter {
+  tenantId?: string;
+  state?: RegistrationState;
+  emailHash?: string;
+  platform?: Platform;
+}
+
+/** The watchdog's thresholds, all against `now`. */
+export interface SilenceScan {
+  now: EpochMs;
+  /** Silent after this many StatusFrequency periods without a callback. */
+  periods: number;
+  limit: number;
+}
 
 export interface PageOptions {
   limit: number;
@@ -196,11 +218,35 @@ export interface RegistrationRepository {
   delete(id: string): Promise<boolean>;
   /** @returns the updated registration, or undefined when there is none. */
   update(id: string, patch: RegistrationPatch): Promise<Registration | undefined>;
-  /** One batched write for many status pings; never moves last_seen_at backwards. */
+  /**
+   * One batched write for many status pings; never moves last_seen_at backwards. A `silent` or
+   * `repairing` registration that calls back is alive after all: it becomes `active` again.
+   */
   touchLastSeen(ids: readonly string[], at: EpochMs): Promise<number>;
   /** Ordered by id. */
   listByState(state: RegistrationState, page: PageOptions): Promise<Registration[]>;
+  /** Ordered by id (keyset pagination). */
+  list(filter: RegistrationFilter, page: PageOptions): Promise<Registration[]>;
   count(state?: RegistrationState): Promise<number>;
+  /** How many registrations are in each state (states with none are absent). */
+  countByState(tenantId?: string): Promise<Partial<Record<RegistrationState, number>>>;
+  /**
+   * Watchdog: `active` registrations with no callback for `periods` × their StatusFrequency
+   * become `silent` (silentSince = now). @returns those it changed, at most `limit`.
+   */
+  markSilent(scan: SilenceScan): Promise<Registration[]>;
+  /**
+   * Watchdog: `silent`, `repairing` and `needs_credentials` registrations whose device was not
+   * asked to check in since `before` (or never), at most `limit`, oldest request first.
+   */
+  dueForCheckin(before: EpochMs, limit: number): Promise<Registration[]>;
+  /**
+   * Watchdog: `silent` and `repairing` registrations silent since before `before` become `dead`
+   * with `reason`. @returns how many.
+   */
+  markDead(before: EpochMs, reason: string, limit: number): Promise<number>;
+  /** `pending` registrations (a registration interrupted before Exchange answered) created before `before` are deleted. */
+  deleteStalePending(before: EpochMs, limit: number): Promise<number>;
 }
 
 // ---------------------------------------------------------------- outbox
@@ -258,7 +304,13 @@ export interface OutboxRepository {
     options?: { owner?: string; payload?: unknown },
   ): Promise<boolean>;
   listForRegistration(registrationId: string): Promise<OutboxEvent[]>;
-  countByStatus(): Promise<Record<OutboxStatus, number>>;
+  /**
+   * Hand leased rows back (graceful shutdown): `processing` rows this owner holds become
+   * `pending` again at once, without counting the interrupted try. @returns how many.
+   */
+  release(ids: readonly number[], owner: string): Promise<number>;
+  /** Rows per status, of one registration or of all. */
+  countByStatus(registrationId?: string): Promise<Record<OutboxStatus, number>>;
 }
 
 // ---------------------------------------------------------------- deliveries

@@ -153,10 +153,32 @@ export function outboxRepository({ db, dialect, now }: RepositoryContext) {
       return rows.map(toEvent);
     },
 
-    async countByStatus(): Promise<Record<OutboxStatus, number>> {
+    async release(ids: readonly number[], owner: string): Promise<number> {
+      let released = 0;
+      for (const batch of chunks(ids, ENQUEUE_BATCH)) {
+        // Handed back, not tried: the claim's attempt does not count.
+        const result = await db
+          .updateTable('outbox')
+          .set((eb) => ({
+            status: 'pending',
+            lease_owner: null,
+            lease_until: null,
+            attempts: eb('attempts', '-', 1),
+          }))
+          .where('id', 'in', batch)
+          .where('status', '=', 'processing')
+          .where('lease_owner', '=', owner)
+          .executeTakeFirst();
+        released += Number(result.numUpdatedRows);
+      }
+      return released;
+    },
+
+    async countByStatus(registrationId?: string): Promise<Record<OutboxStatus, number>> {
       const rows = await db
         .selectFrom('outbox')
         .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+        .$if(registrationId !== undefined, (qb) => qb.where('registration_id', '=', registrationId!))
         .groupBy('status')
         .execute();
       const counts: Record<OutboxStatus, number> = { pending: 0, processing: 0, done: 0, failed: 0 };

@@ -1,4 +1,4 @@
-import type { Selectable, Updateable } from 'kysely';
+import { type Selectable, sql, type Updateable } from 'kysely';
 import { conflictAs } from '../errors.ts';
 import type { RegistrationsTable } from '../schema.ts';
 import type {
@@ -6,11 +6,18 @@ import type {
   PageOptions,
   Platform,
   Registration,
+  RegistrationFilter,
   RegistrationPatch,
   RegistrationRepository,
   RegistrationState,
+  SilenceScan,
 } from '../types.ts';
 import { chunks, type RepositoryContext } from './context.ts';
+
+/** States a callback proves wrong: the subscription is alive after all. */
+const REVIVABLE: RegistrationState[] = ['silent', 'repairing'];
+/** States whose device the watchdog keeps asking to check in. */
+const AWAITING_CHECKIN: RegistrationState[] = ['silent', 'repairing', 'needs_credentials'];
 
 // Status pings arrive in bursts; one statement per this many ids keeps the parameter count
 // far below SQLite's limit (32766) and PostgreSQL's (65535).
@@ -40,6 +47,8 @@ function toRegistration(row: Selectable<RegistrationsTable>): Registration {
     unreadCount: row.unread_count,
     badgeSent: row.badge_sent,
     deactivatedReason: row.deactivated_reason,
+    silentSince: row.silent_since,
+    checkinSentAt: row.checkin_sent_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -61,6 +70,8 @@ const PATCH_COLUMNS = {
   deactivatedReason: 'deactivated_reason',
   statusFrequencyMinutes: 'status_frequency_minutes',
   contentPolicy: 'content_policy',
+  silentSince: 'silent_since',
+  checkinSentAt: 'checkin_sent_at',
 } as const satisfies Record<keyof RegistrationPatch, keyof RegistrationsTable>;
 
 function toColumns(patch: RegistrationPatch): Updateable<RegistrationsTable> {
@@ -105,6 +116,8 @@ export function registrationRepository({ db, now }: RepositoryContext) {
             unread_count: reg.unreadCount ?? null,
             badge_sent: reg.badgeSent ?? null,
             deactivated_reason: reg.deactivatedReason ?? null,
+            silent_since: null,
+            checkin_sent_at: null,
             created_at: at,
             updated_at: at,
           })
@@ -169,10 +182,18 @@ export function registrationRepository({ db, now }: RepositoryContext) {
     async touchLastSeen(ids: readonly string[], at: number): Promise<number> {
       let touched = 0;
       for (const batch of chunks([...new Set(ids)], TOUCH_BATCH)) {
-        // updated_at is left alone: a ping is not a change of the registration.
+        // updated_at is left alone: a ping is not a change of the registration. A ping for a
+        // subscription the watchdog thought silent proves it alive: back to active.
+        const revived = (value: unknown) =>
+          sql`case when state in (${sql.join(REVIVABLE)}) then ${value} else`;
         const result = await db
           .updateTable('registrations')
-          .set({ last_seen_at: at })
+          .set({
+            last_seen_at: at,
+            state: sql<RegistrationState>`${revived('active')} state end`,
+            silent_since: sql<number | null>`${revived(null)} silent_since end`,
+            checkin_sent_at: sql<number | null>`${revived(null)} checkin_sent_at end`,
+          })
           .where('id', 'in', batch)
           .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)]))
           .executeTakeFirst();
@@ -200,6 +221,102 @@ export function registrationRepository({ db, now }: RepositoryContext) {
         .$if(state !== undefined, (qb) => qb.where('state', '=', state!))
         .executeTakeFirstOrThrow();
       return Number(row.n);
+    },
+
+    async list(filter: RegistrationFilter, page: PageOptions): Promise<Registration[]> {
+      const rows = await db
+        .selectFrom('registrations')
+        .selectAll()
+        .$if(filter.tenantId !== undefined, (qb) => qb.where('tenant_id', '=', filter.tenantId!))
+        .$if(filter.state !== undefined, (qb) => qb.where('state', '=', filter.state!))
+        .$if(filter.emailHash !== undefined, (qb) => qb.where('email_hash', '=', filter.emailHash!))
+        .$if(filter.platform !== undefined, (qb) => qb.where('platform', '=', filter.platform!))
+        .$if(page.afterId !== undefined, (qb) => qb.where('id', '>', page.afterId!))
+        .orderBy('id')
+        .limit(page.limit)
+        .execute();
+      return rows.map(toRegistration);
+    },
+
+    async countByState(tenantId?: string): Promise<Partial<Record<RegistrationState, number>>> {
+      const rows = await db
+        .selectFrom('registrations')
+        .select((eb) => ['state', eb.fn.countAll<number>().as('n')])
+        .$if(tenantId !== undefined, (qb) => qb.where('tenant_id', '=', tenantId!))
+        .groupBy('state')
+        .execute();
+      return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+    },
+
+    async markSilent({ now: at, periods, limit }: SilenceScan): Promise<Registration[]> {
+      // Each subscription has its own StatusFrequency, so the cutoff is per row. The inner
+      // select takes the longest-silent first; the outer WHERE repeats the state so a row that
+      // changed in between is left alone.
+      const silentFor = sql<boolean>`last_seen_at + status_frequency_minutes * ${periods * 60_000} < ${at}`;
+      const rows = await db
+        .updateTable('registrations')
+        .set({ state: 'silent', silent_since: at, updated_at: now() })
+        .where('state', '=', 'active')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('registrations')
+            .select('id')
+            .where('state', '=', 'active')
+            .where('last_seen_at', 'is not', null)
+            .where(silentFor)
+            .orderBy('last_seen_at')
+            .limit(limit),
+        )
+        .returningAll()
+        .execute();
+      return rows.map(toRegistration);
+    },
+
+    async dueForCheckin(before: number, limit: number): Promise<Registration[]> {
+      const rows = await db
+        .selectFrom('registrations')
+        .selectAll()
+        .where('state', 'in', AWAITING_CHECKIN)
+        .where((eb) => eb.or([eb('checkin_sent_at', 'is', null), eb('checkin_sent_at', '<', before)]))
+        .orderBy(sql`coalesce(checkin_sent_at, 0)`)
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      return rows.map(toRegistration);
+    },
+
+    async markDead(before: number, reason: string, limit: number): Promise<number> {
+      const result = await db
+        .updateTable('registrations')
+        .set({ state: 'dead', deactivated_reason: reason, updated_at: now() })
+        .where('state', 'in', REVIVABLE)
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('registrations')
+            .select('id')
+            .where('state', 'in', REVIVABLE)
+            .where('silent_since', '<', before)
+            .orderBy('silent_since')
+            .limit(limit),
+        )
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    },
+
+    async deleteStalePending(before: number, limit: number): Promise<number> {
+      const result = await db
+        .deleteFrom('registrations')
+        .where('state', '=', 'pending')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('registrations')
+            .select('id')
+            .where('state', '=', 'pending')
+            .where('created_at', '<', before)
+            .limit(limit),
+        )
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
   } satisfies RegistrationRepository;
 }
