@@ -87,6 +87,12 @@ function routes(sim: ExchangeSim): Route[] {
     },
     {
       method: 'POST',
+      pattern: ['subscriptions', ':id', 'lose-events'],
+      handler: ({ params, body }) =>
+        sim.loseEvents(params[0]!, body.count === undefined ? 1 : Number(body.count)),
+    },
+    {
+      method: 'POST',
       pattern: ['tokens', 'revoke'],
       handler: ({ body }) => sim.revokeToken(body.token as string),
     },

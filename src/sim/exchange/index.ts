@@ -69,6 +69,8 @@ export interface ExchangeSimulator {
   subscriptions(email?: string): SubscriptionInfo[];
   subscription(id: string): SubscriptionInfo;
   killSubscription(id: string): SubscriptionInfo;
+  /** Fault: the next `count` events are lost (the watermark moves past them: a gap). */
+  loseEvents(id: string, count: number): SubscriptionInfo;
   revokeToken(token: string): { revoked: boolean };
   addToken(email: string, token: string): MailboxInfo;
   log(options?: { since?: number; limit?: number; kind?: LogEntry['kind'] }): LogEntry[];
@@ -124,6 +126,7 @@ export async function startExchangeSimulator(
     subscriptions: (email) => sim.subscriptions(email),
     subscription: (id) => sim.subscription(id),
     killSubscription: (id) => sim.killSubscription(id),
+    loseEvents: (id, count) => sim.loseEvents(id, count),
     revokeToken: (token) => sim.revokeToken(token),
     addToken: (email, token) => sim.addToken(email, token),
     log: (opts) => sim.log.list(opts),
@@ -153,6 +156,8 @@ percent-encode ids in paths)
   POST   /sim/mailboxes/{email}/tokens                   {token}: accept another bearer token
   GET    /sim/subscriptions[/{id}]                       all subscriptions (ended ones too)
   DELETE /sim/subscriptions/{id}                         drop a subscription silently
+  POST   /sim/subscriptions/{id}/lose-events             {count?: 1}: the next events are lost on
+                                                         Exchange's side (watermark moves on: a gap)
   POST   /sim/tokens/revoke                              {token}: later requests with it get 401
   GET    /sim/clock                                      virtual time and pending timers
   POST   /sim/clock/advance                              {ms}: fire due timers; returns when their

@@ -64,6 +64,8 @@ export interface SubscriptionInfo {
   /** Watermark of the last event the subscriber acknowledged. */
   watermark: string;
   queuedEvents: number;
+  /** Events still to be lost by the lose-events fault. */
+  eventsToLose: number;
   callbacks: number;
   lastCallback?: CallbackOutcome;
   retry?: { attempt: number; nextRetryAt: string; intervalMs: number };
@@ -104,6 +106,8 @@ interface Subscription {
   state: SubscriptionState;
   lastWatermark: string;
   queue: Queued[];
+  /** Fault: this many next events are lost on Exchange's side (see loseEvents). */
+  toLose: number;
   inFlight?: InFlight;
   pump?: Promise<void>;
   retryTimer?: TimerHandle;
@@ -153,6 +157,7 @@ export class Notifier {
       state: 'active',
       lastWatermark: params.watermark,
       queue: [],
+      toLose: 0,
       callbacks: 0,
     };
     for (const event of params.replay) if (this.#wants(sub, event)) sub.queue.push({ event });
@@ -191,8 +196,13 @@ export class Notifier {
     const outcomes: Array<Promise<DeliveryOutcome>> = [];
     for (const sub of this.#subs.values()) {
       if (sub.mailbox !== mailbox || !live(sub)) continue;
-      const wanted = events.filter((e) => this.#wants(sub, e));
-      if (wanted.length === 0) continue;
+      const wanted = events.filter((e) => this.#wants(sub, e) && !this.#lose(sub, e));
+      if (wanted.length === 0) {
+        if (events.some((e) => this.#wants(sub, e))) {
+          outcomes.push(Promise.resolve({ subscriptionId: sub.id, result: 'lost' }));
+        }
+        continue;
+      }
       const outcome = new Promise<DeliveryOutcome>((resolve) => {
         wanted.forEach((event, i) => {
           sub.queue.push({ event, waiter: i === wanted.length - 1 ? resolve : undefined });
@@ -203,6 +213,18 @@ export class Notifier {
       else void this.#kick(sub);
     }
     return Promise.all(outcomes);
+  }
+
+  /**
+   * Fault: the next `count` events of this subscription are lost on Exchange's side, as in a
+   * mailbox database failover. Exchange's watermark moves past them all the same, so the next
+   * notification's PreviousWatermark is one the subscriber never saw: how a client detects a gap.
+   */
+  loseEvents(id: string, count: number): boolean {
+    const sub = this.#subs.get(id);
+    if (!sub || !live(sub)) return false;
+    sub.toLose += count;
+    return true;
   }
 
   /** End a subscription. `killed` is silent, as when Exchange loses one (restart, move). */
@@ -228,6 +250,14 @@ export class Notifier {
   close(): void {
     for (const sub of this.#subs.values()) if (live(sub)) this.end(sub.id, 'killed');
     this.#client.close();
+  }
+
+  #lose(sub: Subscription, event: MailboxEvent): boolean {
+    if (sub.toLose === 0 || event.type === 'StatusEvent') return false;
+    sub.toLose--;
+    sub.lastWatermark = event.watermark;
+    this.#options.log?.(`subscription ${sub.id}: event ${event.type} lost (fault)`);
+    return true;
   }
 
   #wants(sub: Subscription, event: MailboxEvent): boolean {
@@ -387,6 +417,7 @@ export class Notifier {
       endedAt: sub.endedAt === undefined ? undefined : dateTime(sub.endedAt),
       watermark: sub.lastWatermark,
       queuedEvents: sub.queue.length + (sub.inFlight?.events.length ?? 0),
+      eventsToLose: sub.toLose,
       callbacks: sub.callbacks,
       lastCallback: sub.lastCallback,
       retry:

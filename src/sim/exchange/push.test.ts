@@ -193,6 +193,21 @@ describe('push notifications', () => {
     assert.equal(receiver.received.length, 0);
   });
 
+  test('lost events (fault) leave a gap: the next PreviousWatermark is one the subscriber never saw', async () => {
+    const { subscriptionId, watermark } = await subscribe(sim, receiver.url);
+    assert.equal(sim.loseEvents(subscriptionId, 3).eventsToLose, 3);
+    const lost = await sim.deliver(ALICE.email, mail, { wait: true });
+    assert.deepEqual(lost.outcomes, [{ subscriptionId, result: 'lost' }]);
+    assert.equal(receiver.received.length, 0, 'the three events of the first mail are gone');
+    const skipped = sim.subscription(subscriptionId).watermark;
+    assert.notEqual(skipped, watermark, "Exchange's watermark moved past the lost events");
+    await sim.deliver(ALICE.email, { ...mail, subject: 'second' }, { wait: true });
+    assert.equal(receiver.received.length, 1);
+    assert.equal(tText(receiver.received[0]!.notification, 'PreviousWatermark'), skipped);
+    assert.equal(sim.subscription(subscriptionId).eventsToLose, 0);
+    assert.throws(() => sim.loseEvents(subscriptionId, 0), /count must be an integer/);
+  });
+
   test('Subscribe with an earlier watermark replays the events after it', async () => {
     const { watermark, subscriptionId: old } = await subscribe(sim, receiver.url);
     sim.killSubscription(old);

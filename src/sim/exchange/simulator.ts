@@ -205,6 +205,15 @@ export class ExchangeSim {
     return this.subscription(id);
   }
 
+  loseEvents(id: string, count: number): SubscriptionInfo {
+    this.subscription(id);
+    if (!Number.isInteger(count) || count < 1 || count > 10_000)
+      throw new SimError('invalid_count', 'count must be an integer from 1 to 10000');
+    if (!this.notifier.loseEvents(id, count))
+      throw new SimError('subscription_ended', `subscription ${id} already ended`, 409);
+    return this.subscription(id);
+  }
+
   revokeToken(token: string): { revoked: boolean } {
     if (typeof token !== 'string' || !token)
       throw new SimError('invalid_token', 'token must be a non-empty string');
