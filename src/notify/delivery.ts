@@ -16,6 +16,7 @@ import type { MasterKey } from '../crypto/index.ts';
 import { HeraldError } from '../errors/index.ts';
 import type { EwsClient, MailItem } from '../exchange/ews/index.ts';
 import type { Logger } from '../log/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import type { PushResult, PushSender } from '../push/index.ts';
 import type { ContentPolicy, OutboxEvent, Registration, Store } from '../store/index.ts';
 import { ewsTarget, openRegistrationAccount } from './account.ts';
@@ -49,6 +50,7 @@ export interface DeliveryWorkerOptions {
   /** Overrides settings.leaseSeconds (tests). */
   leaseMs?: number;
   now?: () => number;
+  metrics?: Metrics;
 }
 
 /** What one event came to; returned by process() for tests and metrics. */
@@ -84,7 +86,8 @@ export class DeliveryWorker {
   readonly #now: () => number;
   readonly #owner: string;
   readonly #leaseMs: number;
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Events being delivered, by the promise of their delivery. */
+  readonly #inFlight = new Map<Promise<void>, number>();
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -114,11 +117,12 @@ export class DeliveryWorker {
   }
 
   /**
-   * Stop claiming, then wait up to `timeoutMs` for the events in hand. An event still unfinished
-   * then keeps its lease and is taken up again when the lease lapses (by this node after a restart,
-   * or by another): never lost, and never pushed twice for one item.
+   * Stop claiming, then wait up to `timeoutMs` for the events in hand. Events still unfinished
+   * then are handed back to the outbox (their leases released, the interrupted try uncounted), so
+   * another node, or this one after a restart, takes them up at once: never lost. One whose push
+   * was already on its way may be pushed again, under the same collapse id (one visible alert).
    */
-  async stop(timeoutMs = 10_000): Promise<{ unfinished: number }> {
+  async stop(timeoutMs = 10_000): Promise<{ unfinished: number; released: number }> {
     this.#running = false;
     this.#wake?.();
     await this.#loop;
@@ -126,9 +130,21 @@ export class DeliveryWorker {
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
-    await Promise.race([Promise.allSettled([...this.#inFlight]), timeout]);
+    await Promise.race([Promise.allSettled([...this.#inFlight.keys()]), timeout]);
     clearTimeout(timer);
-    return { unfinished: this.#inFlight.size };
+    const unfinished = [...this.#inFlight.values()];
+    let released = 0;
+    if (unfinished.length > 0) {
+      try {
+        released = await this.#o.store.outbox.release(unfinished, this.#owner);
+      } catch (error) {
+        this.#o.logger.error(
+          { err: error },
+          'outbox: could not hand back unfinished events; their leases lapse',
+        );
+      }
+    }
+    return { unfinished: unfinished.length, released };
   }
 
   async #run(): Promise<void> {
@@ -141,7 +157,11 @@ export class DeliveryWorker {
         try {
           const events = await this.#claim(free);
           claimed = events.length;
-          for (const event of events) this.#track(this.process(event).then(() => undefined));
+          for (const event of events)
+            this.#track(
+              event.id,
+              this.process(event).then(() => undefined),
+            );
         } catch (error) {
           this.#o.logger.error({ err: error }, 'outbox: claiming events failed; retrying at the next poll');
         }
@@ -161,14 +181,14 @@ export class DeliveryWorker {
       this.#wake = resolve;
       if (pollMs !== undefined) timer = setTimeout(resolve, pollMs);
       // A slot freeing up is a reason to look again.
-      for (const p of this.#inFlight) void p.then(resolve, resolve);
+      for (const p of this.#inFlight.keys()) void p.then(resolve, resolve);
     });
     this.#wake = undefined;
     clearTimeout(timer);
   }
 
-  #track(promise: Promise<void>): void {
-    this.#inFlight.add(promise);
+  #track(id: number, promise: Promise<void>): void {
+    this.#inFlight.set(promise, id);
     void promise.finally(() => this.#inFlight.delete(promise));
   }
 
@@ -278,7 +298,9 @@ export class DeliveryWorker {
     result: PushResult,
     context: { erased: StoredPayload; badge: number | undefined; unread: number | undefined },
   ): Promise<EventOutcome> {
-    const { store, logger } = this.#o;
+    const { store, logger, metrics } = this.#o;
+    metrics?.pushes.inc({ provider: result.provider, result: result.status });
+    metrics?.pushLatency.observe({ provider: result.provider }, result.latencyMs / 1000);
     const log = {
       outboxId: event.id,
       registrationId: registration.id,
@@ -295,14 +317,22 @@ export class DeliveryWorker {
     };
     switch (result.status) {
       case 'sent': {
+        // A silent subscription whose device has been asked to check in is being repaired.
+        const repairing = event.kind === 'checkin' && registration.state === 'silent';
         await store.transaction(async (tx) => {
           await tx.deliveries.record({ ...delivery, status: 'sent', providerId: result.providerId ?? null });
           await tx.registrations.update(registration.id, {
             ...(context.badge === undefined ? {} : { badgeSent: context.badge }),
             ...(context.unread === undefined ? {} : { unreadCount: context.unread }),
+            ...(repairing ? { state: 'repairing' as const } : {}),
           });
           await tx.outbox.complete(event.id, { owner: this.#owner, payload: context.erased });
         });
+        if (repairing) metrics?.subscriptionTransitions.inc({ to: 'repairing' });
+        metrics?.notificationDelay.observe(
+          { kind: event.kind },
+          Math.max(0, this.#now() - event.createdAt) / 1000,
+        );
         logger.debug(log, 'push sent');
         return 'sent';
       }
@@ -438,9 +468,14 @@ export class DeliveryWorker {
    * the fetched fields, the registration is marked, and the device is asked once to check in.
    */
   async #needsCredentials(registration: Registration): Promise<void> {
+    let queued = 0;
     await this.#o.store.transaction(async (tx) => {
-      await tx.registrations.update(registration.id, { state: 'needs_credentials' });
-      await tx.outbox.enqueue([
+      // checkinSentAt: the watchdog repeats the request from then on, at its own pace.
+      await tx.registrations.update(registration.id, {
+        state: 'needs_credentials',
+        checkinSentAt: this.#now(),
+      });
+      queued = await tx.outbox.enqueue([
         {
           registrationId: registration.id,
           kind: 'checkin',
@@ -451,6 +486,10 @@ export class DeliveryWorker {
         },
       ]);
     });
+    if (registration.state !== 'needs_credentials') {
+      this.#o.metrics?.subscriptionTransitions.inc({ to: 'needs_credentials' });
+    }
+    if (queued > 0) this.#o.metrics?.checkinPushesQueued.inc({ reason: 'credentials' });
     this.#o.logger.info(
       { registrationId: registration.id },
       'Exchange refused the credentials: asking the device to check in',

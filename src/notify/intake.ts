@@ -7,6 +7,7 @@
 import { dataKeyHash, decodeDataKey, digestsEqual, type MasterKey } from '../crypto/index.ts';
 import type { EwsEvent, SendNotification, SubscriptionStatus } from '../exchange/ews/index.ts';
 import type { Logger } from '../log/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import type { NewOutboxEvent, Registration, Store } from '../store/index.ts';
 import { parseCallbackSegment } from './callback-url.ts';
 import type { LastSeenBatcher } from './last-seen.ts';
@@ -26,6 +27,7 @@ export interface IntakeOptions {
   now?: () => number;
   /** Called after new outbox rows are durable (the delivery workers wake up). */
   onEnqueued?: () => void;
+  metrics?: Metrics;
 }
 
 export type AuthenticatedCallback = {
@@ -77,23 +79,67 @@ export class EventIntake {
     const lastWatermark = notification.events.findLast((e) => e.watermark)?.watermark;
     const unreadCount = notification.events.findLast((e) => e.unreadCount !== undefined)?.unreadCount;
     const statusOnly = notification.events.every((e) => e.type === 'StatusEvent');
-    if (statusOnly) {
-      // Status pings only prove the subscription is alive: batched last-seen writes.
+    const gap = this.#gap(callback, notification);
+    if (statusOnly && !gap && (lastWatermark === undefined || lastWatermark === registration.watermark)) {
+      // Status pings only prove the subscription is alive: batched last-seen writes (which also
+      // bring a subscription the watchdog thought silent back to active). A ping that moves the
+      // watermark on (Exchange may) is written at once, so the next notification is not a gap.
       this.#o.lastSeen.touch(registration.id, now);
-    } else {
-      const rows = this.#outboxRows(registration, key, notification.events, now);
-      let enqueued = 0;
-      await this.#o.store.transaction(async (tx) => {
-        if (rows.length > 0) enqueued = await tx.outbox.enqueue(rows);
-        await tx.registrations.update(registration.id, {
-          ...(lastWatermark !== undefined ? { watermark: lastWatermark } : {}),
-          ...(unreadCount !== undefined ? { unreadCount } : {}),
-          lastSeenAt: now,
-        });
+      return 'OK';
+    }
+    const rows = statusOnly ? [] : this.#outboxRows(registration, key, notification.events, now);
+    if (gap) {
+      // Events were missed: nothing says which mails they were, but the badge can be made true.
+      this.#o.metrics?.watermarkGaps.inc();
+      this.#o.logger.warn(
+        { registrationId: registration.id, subscriptionId: notification.subscriptionId },
+        'PreviousWatermark is not the last watermark seen: Exchange events were missed; refreshing the badge',
+      );
+      rows.push({
+        registrationId: registration.id,
+        kind: 'badge_refresh',
+        itemId: null,
+        dedupeKey: `gap:${notification.previousWatermark}`,
+        payload: { events: ['WatermarkGap'], wrappedKey: this.#wrap(registration, key) },
+        availableAt: now,
       });
-      if (enqueued > 0) this.#o.onEnqueued?.();
+    }
+    let enqueued = 0;
+    const revived = registration.state === 'silent' || registration.state === 'repairing';
+    await this.#o.store.transaction(async (tx) => {
+      if (rows.length > 0) enqueued = await tx.outbox.enqueue(rows);
+      await tx.registrations.update(registration.id, {
+        ...(lastWatermark !== undefined ? { watermark: lastWatermark } : {}),
+        ...(unreadCount !== undefined ? { unreadCount } : {}),
+        ...(revived ? { state: 'active' as const, silentSince: null, checkinSentAt: null } : {}),
+        lastSeenAt: now,
+      });
+    });
+    if (revived) this.#o.metrics?.subscriptionTransitions.inc({ to: 'active' });
+    if (enqueued > 0) {
+      for (const row of rows) this.#o.metrics?.eventsEnqueued.inc({ kind: row.kind });
+      this.#o.onEnqueued?.();
     }
     return 'OK';
+  }
+
+  /**
+   * Watermark continuity: each notification names the watermark of the last event Exchange knows
+   * the subscriber acknowledged. When that is not the last one Herald stored, events were lost in
+   * between. A retry of a notification Herald stored but whose answer never reached Exchange is
+   * not a gap: its events run up to the stored watermark.
+   */
+  #gap(callback: AuthenticatedCallback, notification: SendNotification): boolean {
+    const { registration } = callback;
+    const previous = notification.previousWatermark;
+    const stored = registration.watermark;
+    // A resubscribe in progress calls with the new subscription, whose watermark is not stored yet.
+    if (callback.viaNextKey || !previous || !stored || previous === stored) return false;
+    return !notification.events.some((e) => e.watermark === stored);
+  }
+
+  #wrap(registration: Registration, key: Buffer): string {
+    return this.#o.master.seal(key, OUTBOX_KEY_PURPOSE, registration.id);
   }
 
   #outboxRows(registration: Registration, key: Buffer, events: EwsEvent[], now: number): NewOutboxEvent[] {
@@ -110,7 +156,7 @@ export class EventIntake {
     }
     // The data key travels with the row (sealed under the master key, never in clear), so a
     // worker can fetch subject and sender after a restart; it is erased when the row completes.
-    const wrappedKey = this.#o.master.seal(key, OUTBOX_KEY_PURPOSE, registration.id);
+    const wrappedKey = this.#wrap(registration, key);
     const rows: NewOutboxEvent[] = [];
     for (const [itemId, itemEvents] of newMailItems) {
       rows.push({

@@ -314,6 +314,12 @@ forEachDatabase('registrations/dueForCheckin, markDead and deleteStalePending', 
     (await store.registrations.dueForCheckin(4000, 1)).map((r) => r.id),
     ['s-never-asked'],
   );
+  assert.equal(await store.registrations.markCheckinSent(['s-never-asked', 'creds', 'ghost'], 4500), 2);
+  assert.deepEqual(
+    (await store.registrations.dueForCheckin(4000, 10)).map((r) => r.id),
+    ['r-asked-long-ago'],
+  );
+  assert.equal((await store.registrations.get('creds'))?.checkinSentAt, 4500);
 
   assert.equal(await store.registrations.markDead(1000, 'no check-in', 10), 2);
   assert.equal((await store.registrations.get('r-asked-long-ago'))?.state, 'dead');

@@ -240,6 +240,8 @@ export interface RegistrationRepository {
    * asked to check in since `before` (or never), at most `limit`, oldest request first.
    */
   dueForCheckin(before: EpochMs, limit: number): Promise<Registration[]>;
+  /** Records that these registrations' devices were asked to check in at `at`. */
+  markCheckinSent(ids: readonly string[], at: EpochMs): Promise<number>;
   /**
    * Watchdog: `silent` and `repairing` registrations silent since before `before` become `dead`
    * with `reason`. @returns how many.

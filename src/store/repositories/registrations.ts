@@ -285,6 +285,19 @@ export function registrationRepository({ db, now }: RepositoryContext) {
       return rows.map(toRegistration);
     },
 
+    async markCheckinSent(ids: readonly string[], at: number): Promise<number> {
+      let marked = 0;
+      for (const batch of chunks([...new Set(ids)], TOUCH_BATCH)) {
+        const result = await db
+          .updateTable('registrations')
+          .set({ checkin_sent_at: at })
+          .where('id', 'in', batch)
+          .executeTakeFirst();
+        marked += Number(result.numUpdatedRows);
+      }
+      return marked;
+    },
+
     async markDead(before: number, reason: string, limit: number): Promise<number> {
       const result = await db
         .updateTable('registrations')
