@@ -9,6 +9,7 @@ import { HeraldError } from '../errors/index.ts';
 import { PushCredentialError } from '../push/index.ts';
 import { VERSION } from '../version.ts';
 import { configCommand } from './config.ts';
+import { registrationsCommand } from './registrations.ts';
 import { serveCommand } from './serve.ts';
 import { simCommand } from './sim.ts';
 import { tenantCommand } from './tenant.ts';
@@ -22,6 +23,7 @@ const program = new Command('herald')
 program.addCommand(serveCommand());
 program.addCommand(configCommand());
 program.addCommand(tenantCommand());
+program.addCommand(registrationsCommand());
 program.addCommand(simCommand());
 
 try {

@@ -16,6 +16,7 @@ export function serveCommand(): Command {
           `  public URL (callbacks): ${config.publicUrl}`,
           `  database: ${config.database.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:<hidden>@')}`,
           `  device API: ${config.publicUrl}/api/ens  (alive: ${config.publicUrl}/api/ens/alive)`,
+          `  admin API: ${url}/api/admin/v1  (bearer token ${service.adminTokenFile ? `in ${service.adminTokenFile}` : 'from the configuration, admin.apiToken'})`,
           tenants.length === 0
             ? '  no tenants yet: create one with `npm run herald -- tenant add <name>` (or `herald tenant add <name>`)'
             : `  tenants: ${tenants.map((t) => t.tenantId).join(', ')}`,

@@ -1,3 +1,4 @@
+export { loadOrCreateAdminToken } from './admin-token.ts';
 export {
   CredentialsDecryptError,
   dataKeyHash,

@@ -40,11 +40,14 @@ function redactPaths(): string[] {
   return paths;
 }
 
-/** The callback path `/notify/{registrationId}.{key}`: keep the id, hide the key. */
+/**
+ * The callback path `/notify/{registrationId}.{key}`: keep the id, hide the key; and query values
+ * that are secret or personal (the admin API's `?email=` filter).
+ */
 export function redactUrl(url: string): string {
   return url
     .replace(/(\/notify\/[A-Za-z0-9_-]+)\.[^/?#]*/g, '$1.<redacted>')
-    .replace(/([?&](?:key|token|code)=)[^&#]*/gi, '$1<redacted>');
+    .replace(/([?&](?:key|token|code|email)=)[^&#]*/gi, '$1<redacted>');
 }
 
 export interface LogOptions {

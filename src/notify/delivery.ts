@@ -319,16 +319,24 @@ export class DeliveryWorker {
       case 'sent': {
         // A silent subscription whose device has been asked to check in is being repaired.
         const repairing = event.kind === 'checkin' && registration.state === 'silent';
+        let repaired: Registration | undefined;
         await store.transaction(async (tx) => {
           await tx.deliveries.record({ ...delivery, status: 'sent', providerId: result.providerId ?? null });
           await tx.registrations.update(registration.id, {
             ...(context.badge === undefined ? {} : { badgeSent: context.badge }),
             ...(context.unread === undefined ? {} : { unreadCount: context.unread }),
-            ...(repairing ? { state: 'repairing' as const } : {}),
           });
+          // Only if still silent: a callback may have brought it back to active meanwhile.
+          if (repairing) {
+            repaired = await tx.registrations.update(
+              registration.id,
+              { state: 'repairing' },
+              { ifState: ['silent'] },
+            );
+          }
           await tx.outbox.complete(event.id, { owner: this.#owner, payload: context.erased });
         });
-        if (repairing) metrics?.subscriptionTransitions.inc({ to: 'repairing' });
+        if (repaired) metrics?.subscriptionTransitions.inc({ to: 'repairing' });
         metrics?.notificationDelay.observe(
           { kind: event.kind },
           Math.max(0, this.#now() - event.createdAt) / 1000,

@@ -8,6 +8,20 @@ export {
   type EventOutcome,
   type PushSenderLookup,
 } from './delivery.ts';
+export {
+  type DeliverySummary,
+  type HealthOverview,
+  type InspectFilter,
+  type InspectPage,
+  MAX_PAGE,
+  PLATFORMS,
+  REGISTRATION_STATES,
+  type RegistrationDetail,
+  RegistrationInspector,
+  type RegistrationInspectorOptions,
+  type RegistrationPage,
+  type RegistrationSummary,
+} from './inspect.ts';
 export { type AuthenticatedCallback, EventIntake, OUTBOX_KEY_PURPOSE } from './intake.ts';
 export { LastSeenBatcher } from './last-seen.ts';
 export {
@@ -16,3 +30,4 @@ export {
   type CreateRegistrationInput,
   RegistrationService,
 } from './registrations.ts';
+export { WATCHDOG_LEASE, Watchdog, type WatchdogPass, type WatchdogSettings } from './watchdog.ts';

@@ -194,6 +194,8 @@ export class RegistrationService {
       watermark: subscription.watermark,
       lastSeenAt: this.#now(),
       deactivatedReason: null,
+      silentSince: null,
+      checkinSentAt: null,
     });
     // The old subscription's next callback carries the old key and is answered Unsubscribe.
     this.#o.logger.info({ registrationId: id, tenantId: tenant.id }, 'registration resubscribed');

@@ -4,16 +4,19 @@
  */
 import { readFileSync } from 'node:fs';
 import type { HeraldConfig } from '../config/index.ts';
-import { loadOrCreateMasterKey, type MasterKey } from '../crypto/index.ts';
+import { loadOrCreateAdminToken, loadOrCreateMasterKey, type MasterKey } from '../crypto/index.ts';
 import { createEwsClient, type EwsClient, type EwsClientHandle } from '../exchange/ews/index.ts';
 import { buildApp, type HeraldApp } from '../http/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
+import { Metrics } from '../metrics/index.ts';
 import {
   DeliveryWorker,
   EventIntake,
   LastSeenBatcher,
   type PushSenderLookup,
+  RegistrationInspector,
   RegistrationService,
+  Watchdog,
 } from '../notify/index.ts';
 import { createPushSenders, type PushSenders } from '../push/index.ts';
 import { openStore, type Store } from '../store/index.ts';
@@ -31,6 +34,13 @@ export interface NotificationService {
   lastSeen: LastSeenBatcher;
   /** The outbox workers (started by listen()). */
   delivery: DeliveryWorker;
+  /** The subscription watchdog (started by listen(); runs while this node holds its lease). */
+  watchdog: Watchdog;
+  metrics: Metrics;
+  /** Registration health as the admin API shows it. */
+  inspector: RegistrationInspector;
+  /** The file holding the admin API token; undefined when it comes from the configuration. */
+  adminTokenFile: string | undefined;
   /** Where it listens, once `listen()` has run. */
   url: string | undefined;
   listen(): Promise<string>;
@@ -67,11 +77,26 @@ export async function openData(
   return { store, master };
 }
 
+/** Where the admin API token is kept when the configuration gives none. */
+function adminTokenFile(config: HeraldConfig): string {
+  return `${config.dataDir.replace(/\/+$/, '')}/admin.token`;
+}
+
+/** `admin.apiToken`, else the token in `<dataDir>/admin.token`, generated on first start. */
+function loadAdminToken(config: HeraldConfig, logger: Logger): { token: string; file: string | undefined } {
+  if (config.admin.apiToken) return { token: config.admin.apiToken, file: undefined };
+  const file = adminTokenFile(config);
+  const { token, created } = loadOrCreateAdminToken(file);
+  if (created) logger.info({ file }, 'generated the admin API token; it is in this file (mode 0600)');
+  return { token, file };
+}
+
 export async function createNotificationService(
   config: HeraldConfig,
   overrides: ServiceOverrides = {},
 ): Promise<NotificationService> {
   const logger = overrides.logger ?? createLogger({ level: config.log.level });
+  const admin = loadAdminToken(config, logger);
   const { store, master } = await openData(config, logger);
   const tenants = new TenantService(store, master);
   await tenants.syncFromConfig(config.tenants);
@@ -105,9 +130,35 @@ export async function createNotificationService(
   }
   const senders: PushSenderLookup & { close?(): Promise<void> } = overrides.senders ?? ownSenders!;
   const now = overrides.now ?? Date.now;
+  const metrics = new Metrics({
+    sources: {
+      registrationsByState: () => store.registrations.countByState(),
+      outboxByStatus: () => store.outbox.countByStatus(),
+    },
+  });
   const lastSeen = new LastSeenBatcher(store, logger);
-  const delivery = new DeliveryWorker({ store, master, ews, senders, logger, settings: config.push, now });
-  const intake = new EventIntake({ store, master, lastSeen, logger, now, onEnqueued: () => delivery.wake() });
+  const delivery = new DeliveryWorker({
+    store,
+    master,
+    ews,
+    senders,
+    logger,
+    settings: config.push,
+    now,
+    metrics,
+  });
+  const wakeDelivery = () => delivery.wake();
+  const intake = new EventIntake({ store, master, lastSeen, logger, now, metrics, onEnqueued: wakeDelivery });
+  const watchdog = new Watchdog({
+    store,
+    logger,
+    settings: config.watchdog,
+    owner: delivery.owner,
+    now,
+    metrics,
+    beforePass: () => lastSeen.flush(),
+    onEnqueued: wakeDelivery,
+  });
   const registrations = new RegistrationService({
     store,
     tenants,
@@ -119,19 +170,32 @@ export async function createNotificationService(
     pushApps: senders,
     now,
   });
-  const app = await buildApp({
-    logger,
-    store,
-    tenants,
-    registrations,
-    intake,
-    version: VERSION,
-    publicUrl: config.publicUrl,
-    limits: config.limits,
-    ...(config.tls
-      ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }
-      : {}),
-  });
+  const inspector = new RegistrationInspector({ store, master, now, watchdog: config.watchdog });
+  let app: HeraldApp;
+  try {
+    app = await buildApp({
+      logger,
+      store,
+      tenants,
+      registrations,
+      intake,
+      version: VERSION,
+      publicUrl: config.publicUrl,
+      limits: config.limits,
+      ...(config.tls
+        ? { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }
+        : {}),
+      inspector,
+      adminToken: admin.token,
+      metrics,
+    });
+  } catch (error) {
+    await lastSeen.close();
+    await ownSenders?.close();
+    await ownEws?.close();
+    await store.close();
+    throw error;
+  }
 
   const service: NotificationService = {
     app,
@@ -142,22 +206,29 @@ export async function createNotificationService(
     logger,
     lastSeen,
     delivery,
+    watchdog,
+    metrics,
+    inspector,
+    adminTokenFile: admin.file,
     url: undefined,
     async listen() {
       const address = await app.listen({ host: config.listen.host, port: config.listen.port });
       service.url = address;
       delivery.start();
+      watchdog.start();
       return address;
     },
     async close() {
-      // Stop taking callbacks first, then finish the pushes in hand and write what is pending,
-      // then close the connections and the database.
+      // Stop taking callbacks first (in-flight requests finish), then the watchdog (hands its
+      // lease on), then the pushes in hand: those not done within shutdown.graceSeconds go back
+      // to the outbox for another node or the next start. Then pending pings, connections, data.
       await app.close();
-      const { unfinished } = await delivery.stop();
+      await watchdog.stop();
+      const { unfinished, released } = await delivery.stop(config.shutdown.graceSeconds * 1000);
       if (unfinished > 0) {
         logger.warn(
-          { unfinished },
-          'stopped with pushes in flight; they are retried after their lease lapses',
+          { unfinished, released },
+          'stopped with pushes in flight; they were handed back to the outbox',
         );
       }
       await lastSeen.close();

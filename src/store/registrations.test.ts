@@ -358,3 +358,20 @@ forEachDatabase('registrations/list filters by tenant, state, mailbox and platfo
   assert.deepEqual(await ids({ tenantId: 'acme', state: 'active', platform: 'ios' }), ['a1']);
   assert.deepEqual(await ids({}, 'a2'), ['a3', 'o1']);
 });
+
+forEachDatabase('registrations/update with ifState is a compare-and-set', async (store) => {
+  await seed(store);
+  await store.registrations.insert(exampleRegistration({ state: 'active' }));
+  assert.equal(
+    await store.registrations.update('reg-1', { state: 'repairing' }, { ifState: ['silent'] }),
+    undefined,
+  );
+  assert.equal((await store.registrations.get('reg-1'))?.state, 'active');
+  await store.registrations.update('reg-1', { state: 'silent' });
+  const changed = await store.registrations.update(
+    'reg-1',
+    { state: 'repairing' },
+    { ifState: ['silent', 'dead'] },
+  );
+  assert.equal(changed?.state, 'repairing');
+});

@@ -216,8 +216,15 @@ export interface RegistrationRepository {
   findBySubscriptionId(subscriptionId: string): Promise<Registration | undefined>;
   /** Deletes the registration and its outbox rows; its data key is gone with it. */
   delete(id: string): Promise<boolean>;
-  /** @returns the updated registration, or undefined when there is none. */
-  update(id: string, patch: RegistrationPatch): Promise<Registration | undefined>;
+  /**
+   * @returns the updated registration, or undefined when there is none (or, with `ifState`, when
+   * its state is not one of those: a compare-and-set against concurrent changes).
+   */
+  update(
+    id: string,
+    patch: RegistrationPatch,
+    options?: { ifState?: readonly RegistrationState[] },
+  ): Promise<Registration | undefined>;
   /**
    * One batched write for many status pings; never moves last_seen_at backwards. A `silent` or
    * `repairing` registration that calls back is alive after all: it becomes `active` again.

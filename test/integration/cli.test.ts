@@ -13,6 +13,9 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { SignJWT } from 'jose';
+import { identifierHash, loadOrCreateMasterKey } from '../../src/crypto/index.ts';
+import { openStore } from '../../src/store/index.ts';
+import { exampleRegistration } from '../../src/store/testing.ts';
 import { freePort } from '../support/net.ts';
 
 const run = promisify(execFile);
@@ -92,6 +95,85 @@ describe('herald CLI on embedded defaults', () => {
       return true;
     });
     await assert.rejects(herald('tenant', 'add', 'Not Valid'), /invalid/);
+  });
+
+  test('registrations list --state and show, as text and as the admin API JSON; an unknown id exits 1', async () => {
+    // Registrations in the states the watchdog sets, written into the running server's database.
+    const now = Date.now();
+    const master = loadOrCreateMasterKey(join(cwd, 'var', 'master.key')).key;
+    const zoe = identifierHash(master.derive('identifier-hash'), 'email', 'zoe@contoso.example');
+    const store = await openStore(`sqlite:${join(cwd, 'var', 'herald.db')}`);
+    try {
+      await store.registrations.insert(
+        exampleRegistration({
+          id: 'cli-active',
+          tenantId: 'acme',
+          pushToken: 'active-token-0123456789abcdef',
+          emailHash: zoe,
+          lastSeenAt: now - 3 * 60_000,
+          statusFrequencyMinutes: 15,
+        }),
+      );
+      await store.registrations.insert(
+        exampleRegistration({
+          id: 'cli-silent',
+          tenantId: 'acme',
+          pushToken: 'silent-token-0123456789abcdef',
+          state: 'silent',
+          statusFrequencyMinutes: 15,
+        }),
+      );
+      await store.registrations.update('cli-silent', { silentSince: now - 40 * 60_000, checkinSentAt: now });
+    } finally {
+      await store.close();
+    }
+    const adminFile = join(cwd, 'var', 'admin.token');
+    assert.match(stderr, /admin API: http:\/\/127\.0\.0\.1:\d+\/api\/admin\/v1 .*admin\.token/);
+    const adminToken = readFileSync(adminFile, 'utf8').trim();
+    const adminApi = async (path: string) =>
+      (await fetch(`http://127.0.0.1:${port}/api/admin/v1${path}`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      }).then((r) => r.json())) as unknown;
+
+    const table = (await herald('registrations', 'list', '--state', 'silent')).stdout;
+    assert.match(table, /^ID +TENANT +PLATFORM +STATE +PUSH TOKEN/);
+    assert.match(table, /cli-silent +acme +ios +silent +…abcdef/);
+    assert.equal(table.includes('cli-active'), false);
+    assert.equal(table.includes('silent-token-0123456789abcdef'), false, 'the push token is masked');
+    const listed = JSON.parse((await herald('registrations', 'list', '--state', 'silent', '--json')).stdout);
+    assert.deepEqual(listed, await adminApi('/registrations?state=silent'));
+    assert.deepEqual(
+      JSON.parse(
+        (await herald('registrations', 'list', '--email', 'Zoe@contoso.example', '--json')).stdout,
+      ).registrations.map((r: { id: string }) => r.id),
+      ['cli-active'],
+    );
+
+    const shown = (await herald('registrations', 'show', 'cli-silent')).stdout;
+    assert.match(shown, /^id: +cli-silent$/m);
+    assert.match(shown, /^state: +silent$/m);
+    assert.match(shown, /^health: +Silent since .*: no callback from Exchange for 2 × StatusFrequency/m);
+    assert.match(shown, /^pushToken: +…abcdef$/m);
+    assert.match(shown, /^deliveries: none yet$/m);
+    const detail = JSON.parse((await herald('registrations', 'show', 'cli-silent', '--json')).stdout);
+    assert.deepEqual(detail, await adminApi('/registrations/cli-silent'));
+
+    await assert.rejects(
+      herald('registrations', 'show', 'nope'),
+      (error: { code: number; stderr: string }) => {
+        assert.equal(error.code, 1);
+        assert.match(error.stderr, /herald: registration nope not found/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      herald('registrations', 'list', '--state', 'sleeping'),
+      (error: { code: number; stderr: string }) => {
+        assert.equal(error.code, 1);
+        assert.match(error.stderr, /pending, active, silent, repairing, needs_credentials, dead, inactive/);
+        return true;
+      },
+    );
   });
 
   test('config print hides secrets; a bad config file fails with the key path', async () => {

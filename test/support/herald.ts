@@ -12,6 +12,7 @@ import { createLogger } from '../../src/log/index.ts';
 import {
   createNotificationService,
   type NotificationService,
+  type ServiceOverrides,
 } from '../../src/service/notification-service.ts';
 import { LogCapture } from './logs.ts';
 import { freePort } from './net.ts';
@@ -33,6 +34,8 @@ export interface StartHeraldOptions {
   /** Reuse a data directory (a restart keeps the master key). */
   dataDir?: string;
   port?: number;
+  /** E.g. `now` to run Herald on a simulator's virtual clock. */
+  overrides?: Omit<ServiceOverrides, 'logger'>;
 }
 
 export async function startHerald(options: StartHeraldOptions = {}): Promise<RunningHerald> {
@@ -55,6 +58,7 @@ export async function startHerald(options: StartHeraldOptions = {}): Promise<Run
   });
   const logs = new LogCapture();
   const service = await createNotificationService(config, {
+    ...options.overrides,
     logger: createLogger({ level: 'trace', destination: logs }),
   });
   await service.listen();

@@ -169,11 +169,16 @@ export function registrationRepository({ db, now }: RepositoryContext) {
       return result.numDeletedRows > 0n;
     },
 
-    async update(id: string, patch: RegistrationPatch): Promise<Registration | undefined> {
+    async update(
+      id: string,
+      patch: RegistrationPatch,
+      options: { ifState?: readonly RegistrationState[] } = {},
+    ): Promise<Registration | undefined> {
       const row = await db
         .updateTable('registrations')
         .set({ ...toColumns(patch), updated_at: now() })
         .where('id', '=', id)
+        .$if(options.ifState !== undefined, (qb) => qb.where('state', 'in', [...options.ifState!]))
         .returningAll()
         .executeTakeFirst();
       return row && toRegistration(row);
