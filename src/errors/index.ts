@@ -11,6 +11,7 @@ export const errorCatalogue = {
     message: 'The credentials JWE could not be decrypted or read.',
   },
   unauthorized: { status: 401, message: 'A valid API token is required.' },
+  admin_unauthorized: { status: 401, message: 'A valid admin token is required.' },
   not_found: { status: 404, message: 'No such resource.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, message: 'The request body must be JSON.' },

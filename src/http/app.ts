@@ -8,12 +8,16 @@ import Fastify from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { HeraldError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
-import type { EventIntake, RegistrationService } from '../notify/index.ts';
+import type { Metrics } from '../metrics/index.ts';
+import type { EventIntake, RegistrationInspector, RegistrationService } from '../notify/index.ts';
 import type { Store } from '../store/index.ts';
 import type { TenantService } from '../tenants/index.ts';
+import { adminApi } from './admin-api.ts';
+import { refuseOversizedUnreadBody } from './body-limit.ts';
 import { deviceApi } from './device-api.ts';
 import { sendJsonError } from './errors.ts';
 import { ewsCallback } from './ews-callback.ts';
+import { metricsRoute } from './metrics.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -23,9 +27,20 @@ export interface AppDeps {
   intake: EventIntake;
   version: string;
   publicUrl: string;
-  limits: { bodyBytes: number; notificationBytes: number };
+  limits: {
+    bodyBytes: number;
+    notificationBytes: number;
+    tenantRequestsPerMinute: number;
+    ipRequestsPerMinute: number;
+  };
   /** Serve HTTPS directly (operator.md `tls:`); otherwise plain HTTP behind a TLS proxy. */
   https?: { cert: Buffer; key: Buffer };
+  /** The read side of subscription health, for the admin API. */
+  inspector: RegistrationInspector;
+  /** Bearer token of the admin API (`admin.apiToken` or `<dataDir>/admin.token`). */
+  adminToken: string;
+  /** Served at `/metrics` behind the admin token. */
+  metrics: Metrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -43,6 +58,10 @@ export async function buildApp(deps: AppDeps) {
       return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     },
     return503OnClosing: true,
+    // A URL the router cannot read (bad percent-encoding, an overlong parameter): our JSON error.
+    frameworkErrors: (error, request, reply) => {
+      sendJsonError(error, request, reply);
+    },
     forceCloseConnections: 'idle',
   });
   app.setValidatorCompiler(validatorCompiler);
@@ -50,6 +69,7 @@ export async function buildApp(deps: AppDeps) {
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
+  app.addHook('onRequest', refuseOversizedUnreadBody);
 
   await app.register(swagger, {
     openapi: {
@@ -79,7 +99,9 @@ export async function buildApp(deps: AppDeps) {
   await app.register(
     async (ens) => {
       await ens.register(deviceApi(deps));
-      await ens.register(ewsCallback({ intake: deps.intake, bodyLimit: deps.limits.notificationBytes }));
+      await ens.register(
+        ewsCallback({ intake: deps.intake, bodyLimit: deps.limits.notificationBytes, metrics: deps.metrics }),
+      );
       ens.get('/openapi.json', { schema: { hide: true } }, async () => {
         const document = app.swagger() as { paths?: Record<string, unknown> };
         // The document describes the device API, relative to its base URL /api/ens.
@@ -91,5 +113,9 @@ export async function buildApp(deps: AppDeps) {
     },
     { prefix: '/api/ens' },
   );
+  await app.register(adminApi({ inspector: deps.inspector, token: deps.adminToken }), {
+    prefix: '/api/admin/v1',
+  });
+  await app.register(metricsRoute({ metrics: deps.metrics, token: deps.adminToken }));
   return app;
 }

@@ -9,6 +9,7 @@ import { HeraldError } from '../errors/index.ts';
 import type { RegistrationService } from '../notify/index.ts';
 import type { Store, Tenant } from '../store/index.ts';
 import type { TenantService } from '../tenants/index.ts';
+import { deviceApiRateLimits, type RateLimitSettings } from './rate-limit.ts';
 import {
   aliveResponse,
   checkinBody,
@@ -25,6 +26,8 @@ export interface DeviceApiDeps {
   tenants: TenantService;
   registrations: RegistrationService;
   version: string;
+  /** Per-IP and per-tenant request limits (0: off); `alive` is never limited. */
+  limits: RateLimitSettings;
 }
 
 declare module 'fastify' {
@@ -53,7 +56,10 @@ const errors = {
   400: errorBody,
   401: errorBody,
   404: errorBody,
+  413: errorBody,
+  415: errorBody,
   422: errorBody,
+  429: errorBody,
   502: errorBody,
   503: errorBody,
 };
@@ -78,12 +84,18 @@ export function deviceApi(deps: DeviceApiDeps): FastifyPluginAsync {
     );
 
     await api.register(async (authed) => {
+      // Bodies are JSON only: a text/plain body gets 415 like any other media type.
+      authed.removeContentTypeParser('text/plain');
+      const limit = await deviceApiRateLimits(authed, deps.limits);
+      // Counted before the token is checked, so that guessing tokens is limited too.
+      if (limit.perIp) authed.addHook('onRequest', limit.perIp);
       authed.addHook('onRequest', async (request) => {
         const token = presentedToken(request);
         const tenant = token ? await deps.tenants.authenticate(token) : undefined;
         if (!tenant) throw new HeraldError('unauthorized');
         request.tenant = tenant;
       });
+      if (limit.perTenant) authed.addHook('onRequest', limit.perTenant);
       const routes = authed.withTypeProvider<ZodTypeProvider>();
 
       routes.get(

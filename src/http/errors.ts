@@ -32,6 +32,11 @@ export function toHeraldError(error: unknown): HeraldError {
       });
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new HeraldError('invalid_request', { message: 'The request body is not valid JSON.' });
+    case 'FST_ERR_BAD_URL':
+      return new HeraldError('invalid_request', { message: 'The request URL is not validly encoded.' });
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      // No identifier is that long: nothing by that name exists.
+      return new HeraldError('not_found', { message: 'No such resource (a path segment is too long).' });
   }
   if (error instanceof SyntaxError && (fastifyError.statusCode ?? 0) === 400) {
     return new HeraldError('invalid_request', { message: 'The request body is not valid JSON.' });
@@ -51,5 +56,7 @@ export function sendJsonError(error: unknown, request: FastifyRequest, reply: Fa
   const retryAfter = herald.details?.retryAfterSeconds;
   if (typeof retryAfter === 'number') void reply.header('retry-after', String(Math.ceil(retryAfter)));
   if (herald.code === 'unauthorized') void reply.header('www-authenticate', 'Bearer realm="herald"');
+  if (herald.code === 'admin_unauthorized')
+    void reply.header('www-authenticate', 'Bearer realm="herald-admin"');
   return reply.status(herald.status).type('application/json; charset=utf-8').send(herald.toBody());
 }

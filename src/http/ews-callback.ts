@@ -13,17 +13,21 @@ import {
   type SubscriptionStatus,
   XmlError,
 } from '../exchange/ews/index.ts';
+import type { Metrics } from '../metrics/index.ts';
 import type { EventIntake } from '../notify/index.ts';
 
 export interface EwsCallbackDeps {
   intake: EventIntake;
   bodyLimit: number;
+  metrics?: Metrics;
 }
 
 const XML = 'text/xml; charset=utf-8';
 
 export function ewsCallback(deps: EwsCallbackDeps): FastifyPluginAsync {
   return async (app) => {
+    // XML only: JSON, text/plain or a body without a content type get a 415 fault, not a parse.
+    app.removeAllContentTypeParsers();
     app.addContentTypeParser(
       ['text/xml', 'application/xml', 'application/soap+xml'],
       { parseAs: 'string', bodyLimit: deps.bodyLimit },
@@ -32,13 +36,9 @@ export function ewsCallback(deps: EwsCallbackDeps): FastifyPluginAsync {
 
     app.setErrorHandler((error, request, reply) => {
       const code = (error as { code?: string }).code;
-      const clientFault =
-        code === 'FST_ERR_CTP_BODY_TOO_LARGE' ||
-        code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ||
-        isClientError(error);
-      const status =
-        code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 413 : code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 415 : 400;
-      if (clientFault) {
+      const status = clientStatus(error, code);
+      deps.metrics?.callbacks.inc({ result: status === undefined ? 'server_fault' : 'client_fault' });
+      if (status !== undefined) {
         request.log.info({ code: code ?? (error as Error).name }, 'malformed EWS notification');
         return reply
           .status(status)
@@ -56,8 +56,10 @@ export function ewsCallback(deps: EwsCallbackDeps): FastifyPluginAsync {
       '/v1/ews/notify/:segment',
       { bodyLimit: deps.bodyLimit, schema: { hide: true } },
       async (request, reply) => {
-        const answer = (status: SubscriptionStatus) =>
-          reply.status(200).type(XML).send(buildSendNotificationResult(status));
+        const answer = (status: SubscriptionStatus) => {
+          deps.metrics?.callbacks.inc({ result: status === 'OK' ? 'ok' : 'unsubscribe' });
+          return reply.status(200).type(XML).send(buildSendNotificationResult(status));
+        };
         const callback = await deps.intake.authenticate(request.params.segment);
         if (!callback) {
           request.log.info('callback for an unknown registration or with a wrong key: Unsubscribe');
@@ -73,16 +75,30 @@ export function ewsCallback(deps: EwsCallbackDeps): FastifyPluginAsync {
   };
 }
 
-/** Parser and limit errors of the EWS codec are the sender's fault. */
-function isClientError(error: unknown): boolean {
-  if (error instanceof XmlError) return true;
-  if (error instanceof HeraldError) return error.status < 500;
-  return (error as { statusCode?: number }).statusCode === 400;
+/**
+ * The status of a fault that is the sender's (parser and limit errors of the EWS codec, bodies
+ * too large or of the wrong type); undefined for Herald's own failures (500, Exchange retries).
+ */
+function clientStatus(error: unknown, code: string | undefined): number | undefined {
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 413;
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return 415;
+  if (error instanceof XmlError) return 400;
+  if (error instanceof HeraldError) return error.status < 500 ? error.status : undefined;
+  const status = (error as { statusCode?: number }).statusCode;
+  return status !== undefined && status >= 400 && status < 500 ? status : undefined;
 }
 
 function faultText(error: unknown, code: string | undefined): string {
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 'The notification body is too large.';
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return 'SendNotification must be sent as text/xml.';
+  if (
+    code === 'FST_ERR_CTP_BODY_TOO_LARGE' ||
+    (error instanceof HeraldError && error.code === 'payload_too_large')
+  )
+    return 'The notification body is too large.';
+  if (
+    code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ||
+    (error instanceof HeraldError && error.code === 'unsupported_media_type')
+  )
+    return 'SendNotification must be sent as text/xml.';
   const message = error instanceof Error ? error.message : 'malformed request';
   return `Not a valid SendNotification: ${message}`.slice(0, 500);
 }

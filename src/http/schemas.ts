@@ -24,10 +24,12 @@ export const publicKeyResponse = z.object({
   jwk: z.looseObject({ kty: z.literal('RSA'), n: z.string(), e: z.string() }),
 });
 
+// At most 2048: APNs tokens are 64 hex digits, FCM tokens about 160 characters, and the token is
+// part of a unique index, whose entries PostgreSQL limits to 2704 bytes (a longer one was a 500).
 const pushToken = z
   .string()
   .min(8)
-  .max(4096)
+  .max(2048)
   .regex(/^[A-Za-z0-9_:.-]+$/, 'pushToken must be an APNs hex token or an FCM registration token');
 
 export const createRegistrationBody = z
@@ -73,7 +75,15 @@ export const createRegistrationResponse = z.object({
   statusFrequencyMinutes: z.number().int(),
 });
 
-export const registrationParams = z.object({ id: z.string().min(1).max(64) });
+// Registration ids are base64url; anything else (a NUL byte, which PostgreSQL refuses in text,
+// was a 500) cannot name one.
+export const registrationParams = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]+$/, 'a registration id is base64url'),
+});
 
 export const checkinBody = z
   .strictObject({ account: z.strictObject({ credentials: z.string().min(1).max(65536) }).optional() })

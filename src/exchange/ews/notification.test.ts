@@ -106,6 +106,13 @@ describe('parseSendNotification', () => {
     ['item event without ids', fx.sendNotificationAllEvents.replace('<t:ItemId Id="gone"/>', '')],
     ['ItemId without Id', fx.sendNotificationAllEvents.replace('<t:ItemId Id="gone"/>', '<t:ItemId/>')],
     ['UnreadCount not a number', fx.sendNotificationAllEvents.replace('>7<', '>seven<')],
+    ['UnreadCount beyond xs:int', fx.sendNotificationAllEvents.replace('>7<', '>2147483648<')],
+    ['an ItemId over 1 KB', fx.sendNotificationAllEvents.replace('Id="gone"', `Id="${'g'.repeat(1025)}"`)],
+    ['a Watermark over 1 KB', fx.sendNotificationAllEvents.replace('>W4<', `>${'w'.repeat(1025)}<`)],
+    [
+      'a SubscriptionId over 1 KB',
+      fx.sendNotificationAllEvents.replace(fx.ids.subscription, 's'.repeat(1025)),
+    ],
     ['MoreEvents not a boolean', fx.sendNotificationAllEvents.replace('>true<', '>yes<')],
     ['another operation', fx.subscribeSuccess],
     ['not SOAP', `<m:SendNotification xmlns:m="${M_NS}"/>`],

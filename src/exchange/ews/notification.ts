@@ -25,21 +25,38 @@ function malformed(message: string): XmlParseError {
   return new XmlParseError('unexpected_structure', `SendNotification: ${message}`);
 }
 
+/**
+ * Longest id, watermark or timestamp accepted, in UTF-8 bytes. Exchange's are base64 of well under
+ * 200 bytes; the values end up in database keys (the outbox dedupe key is `mail:{ItemId}`), and
+ * PostgreSQL refuses an index entry over 2704 bytes: without this bound a hostile or broken
+ * sender got a 500, and Exchange retries a 500.
+ */
+export const MAX_NOTIFICATION_ID_BYTES = 1024;
+/** xs:int, the type of UnreadCount (and the database column that keeps it). */
+const XS_INT_MAX = 2_147_483_647;
+
+function bounded<T extends string | undefined>(value: T, what: string): T {
+  if (value !== undefined && Buffer.byteLength(value, 'utf8') > MAX_NOTIFICATION_ID_BYTES) {
+    throw malformed(`${what} is longer than ${MAX_NOTIFICATION_ID_BYTES} bytes`);
+  }
+  return value;
+}
+
 function idOf(el: XmlElement, local: string): string | undefined {
   const idEl = child(el, T_NS, local);
   if (!idEl) return undefined;
   const id = attr(idEl, 'Id');
   if (!id) throw malformed(`${local} without Id`);
-  return id;
+  return bounded(id, `${local} Id`);
 }
 
 function readEvent(el: XmlElement): EwsEvent {
   const event: EwsEvent = { type: el.local as EwsEventType };
-  const watermark = childText(el, T_NS, 'Watermark');
+  const watermark = bounded(childText(el, T_NS, 'Watermark'), 'Watermark');
   if (watermark) event.watermark = watermark;
   if (event.type === 'StatusEvent') return event; // BaseNotificationEventType: Watermark only
   // BaseObjectChangedEventType: TimeStamp, ItemId | FolderId, ParentFolderId.
-  const timeStamp = childText(el, T_NS, 'TimeStamp');
+  const timeStamp = bounded(childText(el, T_NS, 'TimeStamp'), 'TimeStamp');
   if (timeStamp) event.timeStamp = timeStamp;
   const itemId = idOf(el, 'ItemId');
   const folderId = idOf(el, 'FolderId');
@@ -62,7 +79,8 @@ function readEvent(el: XmlElement): EwsEvent {
     // ModifiedEventType: the folder's new UnreadCount (xs:int), when the folder changed.
     const unread = childText(el, T_NS, 'UnreadCount');
     if (unread !== undefined) {
-      if (!/^[+]?\d{1,10}$/.test(unread)) throw malformed('UnreadCount is not a count');
+      if (!/^[+]?\d{1,10}$/.test(unread) || Number(unread) > XS_INT_MAX)
+        throw malformed('UnreadCount is not a count');
       event.unreadCount = Number(unread);
     }
   }
@@ -72,10 +90,10 @@ function readEvent(el: XmlElement): EwsEvent {
 function readNotification(message: XmlElement): SendNotification {
   const notification = child(message, M_NS, 'Notification');
   if (!notification) throw malformed('no m:Notification');
-  const subscriptionId = childText(notification, T_NS, 'SubscriptionId');
+  const subscriptionId = bounded(childText(notification, T_NS, 'SubscriptionId'), 'SubscriptionId');
   if (!subscriptionId) throw malformed('no SubscriptionId');
   const result: SendNotification = { subscriptionId, moreEvents: false, events: [] };
-  const previous = childText(notification, T_NS, 'PreviousWatermark');
+  const previous = bounded(childText(notification, T_NS, 'PreviousWatermark'), 'PreviousWatermark');
   if (previous) result.previousWatermark = previous;
   const more = childText(notification, T_NS, 'MoreEvents');
   if (more !== undefined) {

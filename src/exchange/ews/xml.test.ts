@@ -137,6 +137,8 @@ describe('hostile input', () => {
     assert.equal(parseXml('<a>0123456789</a>', { maxTextLength: 10 }).text, '0123456789');
     assertXmlError(() => parseXml('<a>01234567890</a>', { maxTextLength: 10 }), 'text_too_long');
     assertXmlError(() => parseXml('<a>012345<![CDATA[67890]]></a>', { maxTextLength: 10 }), 'text_too_long');
+    assert.equal(parseXml('<a b="0123456789"/>', { maxTextLength: 10 }).attributes.get('b'), '0123456789');
+    assertXmlError(() => parseXml('<a b="01234567890"/>', { maxTextLength: 10 }), 'text_too_long');
   });
 
   const malformed: [string, string | Uint8Array][] = [

@@ -8,8 +8,9 @@
  *   XXE (external entities) nor billion-laughs (nested entity expansion) can happen;
  * - only the five predefined entities and character references are expanded (saxes's default;
  *   any other entity reference is a parse error);
- * - input size, nesting depth, element count and text length are bounded, and every violation is
- *   a typed error thrown synchronously: the reader never hangs and never throws anything else.
+ * - input size, nesting depth, element count, text and attribute length are bounded, and every
+ *   violation is a typed error thrown synchronously: the reader never hangs and never throws
+ *   anything else.
  */
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 
@@ -61,7 +62,7 @@ export interface XmlLimits {
   maxDepth: number;
   /** Maximum number of elements in the document. */
   maxElements: number;
-  /** Maximum length (UTF-16 code units) of the text directly inside one element. */
+  /** Maximum length (UTF-16 code units) of the text directly inside one element, and of an attribute. */
   maxTextLength: number;
 }
 
@@ -148,6 +149,7 @@ export function parseXml(input: string | Uint8Array, limits: Partial<XmlLimits> 
     const attributes = new Map<string, string>();
     for (const attr of Object.values(tag.attributes)) {
       if (attr.prefix === 'xmlns' || attr.name === 'xmlns') continue;
+      if (attr.value.length > max.maxTextLength) throw new XmlLimitError('text_too_long', max.maxTextLength);
       attributes.set(attr.uri ? `{${attr.uri}}${attr.local}` : attr.local, attr.value);
     }
     const declared = tag.ns;
