@@ -2,6 +2,9 @@ import { Command } from 'commander';
 import { createNotificationService } from '../service/notification-service.ts';
 import { configFrom, withConfigOption } from './common.ts';
 
+/** Time allowed, after the grace period for pushes, to close connections and the database. */
+const SHUTDOWN_SLACK_MS = 5000;
+
 export function serveCommand(): Command {
   return withConfigOption(new Command('serve'))
     .description('run the notification service (migrates the database on start)')
@@ -27,9 +30,21 @@ export function serveCommand(): Command {
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;
-        service.logger.info({ signal }, 'shutting down');
+        const graceMs = config.shutdown.graceSeconds * 1000;
+        service.logger.info({ signal, graceSeconds: config.shutdown.graceSeconds }, 'shutting down');
+        // The bound: pushes in flight get graceSeconds, then go back to the outbox; closing the
+        // connections and the database after that gets a few seconds more, then the process ends
+        // regardless (anything not written is still leased in the outbox and retried).
+        const deadline = setTimeout(() => {
+          service.logger.error({ signal }, 'shutdown did not finish in time; exiting');
+          process.exit(1);
+        }, graceMs + SHUTDOWN_SLACK_MS);
+        deadline.unref();
         service.close().then(
-          () => process.exit(0),
+          () => {
+            service.logger.info('stopped');
+            process.exit(0);
+          },
           (error: unknown) => {
             service.logger.error({ err: error }, 'shutdown failed');
             process.exit(1);

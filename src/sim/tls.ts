@@ -23,11 +23,14 @@ export async function selfSignedIdentity(
 ): Promise<TlsIdentity> {
   const keys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
   const notBefore = new Date(Date.now() - 60_000);
+  const serialNumber = webcrypto
+    .getRandomValues(new Uint8Array(8))
+    .reduce((s, b) => s + b.toString(16).padStart(2, '0'), '01');
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: webcrypto
-      .getRandomValues(new Uint8Array(8))
-      .reduce((s, b) => s + b.toString(16).padStart(2, '0'), '01'),
-    name: `CN=${hosts[0] ?? 'localhost'}, O=Herald simulator`,
+    serialNumber,
+    // A name of its own: two simulators trusted side by side must not look like one issuer (a
+    // verifier finds the issuer by name and would check the signature against the wrong key).
+    name: `CN=${hosts[0] ?? 'localhost'}, OU=${serialNumber}, O=Herald simulator`,
     notBefore,
     notAfter: new Date(notBefore.getTime() + days * 86_400_000),
     keys,

@@ -29,6 +29,8 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 const MAX_REFUSED_RESENDS = 1;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+/** How long close() lets streams in flight finish before the sessions are destroyed. */
+const CLOSE_GRACE_MS = 1000;
 
 /** TLS alerts a server sends when it refuses the client certificate. */
 const CLIENT_CERT_REFUSED =
@@ -433,7 +435,13 @@ export function createApnsPool(options: ApnsPoolOptions): ApnsPool {
         if (conn.session && !conn.session.closed) conn.session.close();
       }
       checkClosed();
-      return done;
+      // Bounded: a push still unanswered by then is abandoned (at shutdown its event was
+      // already handed back to the outbox), so a slow APNs cannot hold a process open.
+      const force = setTimeout(() => {
+        for (const conn of conns) if (conn.session && !conn.session.destroyed) conn.session.destroy();
+      }, CLOSE_GRACE_MS);
+      force.unref();
+      return done.finally(() => clearTimeout(force));
     },
     stats() {
       let active = 0;
