@@ -7,7 +7,13 @@ import { identifierHash, type MasterKey, newDataKey, randomId, sealAccount } fro
 import { HeraldError } from '../errors/index.ts';
 import type { EwsClient } from '../exchange/ews/index.ts';
 import type { Logger } from '../log/index.ts';
-import type { ContentPolicy, Registration, Store, Tenant } from '../store/index.ts';
+import {
+  type ContentPolicy,
+  type Registration,
+  type Store,
+  StoreConflictError,
+  type Tenant,
+} from '../store/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import { type Account, decryptCredentials, ewsTarget, openMailbox, sealMailbox } from './account.ts';
 import { ewsCallbackUrl } from './callback-url.ts';
@@ -81,12 +87,6 @@ export class RegistrationService {
     );
     const account: Account = { email: input.account.email, ewsUrl: input.account.ewsUrl, credentials };
     const emailHash = this.emailHash(account.email);
-    const previous = await this.#o.store.registrations.findByIdentity(
-      tenant.id,
-      input.device.platform,
-      input.device.pushToken,
-      emailHash,
-    );
 
     const id = randomId(16);
     const dataKey = newDataKey();
@@ -100,7 +100,9 @@ export class RegistrationService {
       pushToken: input.device.pushToken,
       appId: input.device.appId,
       environment: input.device.environment ?? 'production',
-      emailHash: previous ? `${emailHash}:replacing:${id}` : emailHash,
+      // The identity is claimed only once Exchange has accepted the subscription (below), so a
+      // registration still being created never blocks, or is blocked by, another for it.
+      emailHash: `${emailHash}:pending:${id}`,
       provider: 'ews',
       contentPolicy: input.notification?.content ?? null,
       mailboxEnc: sealMailbox(this.#o.master, id, account),
@@ -126,25 +128,48 @@ export class RegistrationService {
       await this.#o.store.registrations.delete(id);
       throw error;
     }
-    await this.#o.store.transaction(async (tx) => {
-      if (previous) {
-        // A second registration for the same (tenant, platform, pushToken, email) replaces the
-        // first. Its subscription ends at its next callback, answered Unsubscribe (see delete()).
-        await tx.registrations.delete(previous.id);
-      }
-      await tx.registrations.update(id, {
-        state: 'active',
-        subscriptionId: subscription.subscriptionId,
-        watermark: subscription.watermark,
-        lastSeenAt: this.#now(),
-        ...(previous ? { emailHash } : {}),
-      });
-    });
-    this.#o.logger.info(
-      { registrationId: id, tenantId: tenant.id, replaced: previous?.id },
-      'registration created',
-    );
+    const replaced = await this.#claimIdentity(id, tenant.id, input.device, emailHash, subscription);
+    this.#o.logger.info({ registrationId: id, tenantId: tenant.id, replaced }, 'registration created');
     return { registrationId: id, state: 'active', statusFrequencyMinutes };
+  }
+
+  /**
+   * Make the new registration the one for its identity (tenant, platform, push token, mailbox):
+   * a second registration for the same identity replaces the first, whose subscription ends at
+   * its next callback, answered Unsubscribe (see delete()). Two concurrent creates for one
+   * identity both succeed here, the later one winning: the unique constraint makes the loser of
+   * a race retry, and its retry finds and replaces the winner. @returns the replaced id.
+   */
+  async #claimIdentity(
+    id: string,
+    tenantId: string,
+    device: CreateRegistrationInput['device'],
+    emailHash: string,
+    subscription: { subscriptionId: string; watermark: string },
+  ): Promise<string | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#o.store.transaction(async (tx) => {
+          const previous = await tx.registrations.findByIdentity(
+            tenantId,
+            device.platform,
+            device.pushToken,
+            emailHash,
+          );
+          if (previous) await tx.registrations.delete(previous.id);
+          await tx.registrations.update(id, {
+            state: 'active',
+            subscriptionId: subscription.subscriptionId,
+            watermark: subscription.watermark,
+            lastSeenAt: this.#now(),
+            emailHash,
+          });
+          return previous?.id;
+        });
+      } catch (error) {
+        if (!(error instanceof StoreConflictError) || attempt >= 3) throw error;
+      }
+    }
   }
 
   async checkin(tenant: Tenant, id: string, input: CheckinInput): Promise<{ state: CheckinState }> {

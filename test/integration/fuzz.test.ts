@@ -9,8 +9,9 @@
  * the heap, measured after forced GC, grows by less than 64 MB.
  *
  * The seed is printed; `HERALD_TEST_FUZZ_SEED=<seed>` replays a run, `HERALD_TEST_FUZZ_COUNT`
- * changes the number of bodies (default 10,000). A failure names the case number and the
- * mutations that made it.
+ * changes the number of bodies (default 10,000), `HERALD_TEST_FUZZ_DATABASE=postgres` runs it on
+ * PostgreSQL, `HERALD_TEST_FUZZ_DEBUG=1` prints every error-level log line. A failure names the
+ * case number and the mutations that made it.
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';

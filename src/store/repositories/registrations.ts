@@ -174,13 +174,16 @@ export function registrationRepository({ db, now }: RepositoryContext) {
       patch: RegistrationPatch,
       options: { ifState?: readonly RegistrationState[] } = {},
     ): Promise<Registration | undefined> {
-      const row = await db
-        .updateTable('registrations')
-        .set({ ...toColumns(patch), updated_at: now() })
-        .where('id', '=', id)
-        .$if(options.ifState !== undefined, (qb) => qb.where('state', 'in', [...options.ifState!]))
-        .returningAll()
-        .executeTakeFirst();
+      // A changed email hash can collide with another registration's identity.
+      const row = await conflictAs('A registration with this identity exists already', () =>
+        db
+          .updateTable('registrations')
+          .set({ ...toColumns(patch), updated_at: now() })
+          .where('id', '=', id)
+          .$if(options.ifState !== undefined, (qb) => qb.where('state', 'in', [...options.ifState!]))
+          .returningAll()
+          .executeTakeFirst(),
+      );
       return row && toRegistration(row);
     },
 
