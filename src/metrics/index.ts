@@ -10,20 +10,11 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 
 /** Where the scrape-time gauges come from. */
 export interface MetricsSources {
+  /** Every state a registration can be in, so a state with none reports 0, not nothing. */
+  registrationStates: readonly string[];
   registrationsByState(): Promise<Partial<Record<string, number>>>;
   outboxByStatus(): Promise<Record<string, number>>;
 }
-
-/** Every state a registration can be in, so a state with no registrations reports 0, not nothing. */
-const REGISTRATION_STATES = [
-  'pending',
-  'active',
-  'silent',
-  'repairing',
-  'needs_credentials',
-  'dead',
-  'inactive',
-] as const;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -110,7 +101,7 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         const counts = await sources.registrationsByState();
-        for (const state of REGISTRATION_STATES) this.set({ state }, counts[state] ?? 0);
+        for (const state of sources.registrationStates) this.set({ state }, counts[state] ?? 0);
       },
     });
     new Gauge({

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { Metrics } from './index.ts';
 
 const sources = {
+  registrationStates: ['pending', 'active', 'silent', 'dead'],
   registrationsByState: async () => ({ active: 3, silent: 1 }),
   outboxByStatus: async () => ({ pending: 2, processing: 0, done: 7, failed: 1 }),
 };

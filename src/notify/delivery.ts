@@ -45,7 +45,7 @@ export interface DeliveryWorkerOptions {
   senders: PushSenderLookup;
   logger: Logger;
   settings: DeliverySettings;
-  /** Names this node's leases; default a random UUID. */
+  /** Names this node's leases, stable across restarts (its events are taken back at start); default a random UUID. */
   owner?: string;
   /** Overrides settings.leaseSeconds (tests). */
   leaseMs?: number;
@@ -149,6 +149,15 @@ export class DeliveryWorker {
 
   async #run(): Promise<void> {
     const { workers, pollMilliseconds } = this.#o.settings;
+    try {
+      // Events an earlier run of this node held when it was killed: take them back now rather
+      // than after their leases lapse (only a stable owner name, see notification-service, has any).
+      const reclaimed = await this.#o.store.outbox.reclaim(this.#owner);
+      if (reclaimed > 0)
+        this.#o.logger.info({ reclaimed }, 'outbox: took back events a previous run left in hand');
+    } catch (error) {
+      this.#o.logger.warn({ err: error }, 'outbox: could not take back earlier events; their leases lapse');
+    }
     while (this.#running) {
       this.#woken = false;
       const free = workers - this.#inFlight.size;

@@ -22,9 +22,12 @@ export {
   type ApnsTokenCacheStats,
   apnsCollapseId,
   apnsRequest,
+  apnsTokenName,
   createApnsConnections,
   createApnsSender,
   createApnsTokenCache,
+  type SharedProviderToken,
+  type SharedTokenStore,
 } from './apns/index.ts';
 export {
   AccessTokenError,

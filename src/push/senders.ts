@@ -3,9 +3,9 @@
  * (operator.md). Key files are read and checked here, so a missing or broken credential stops
  * Herald at start with the file and the config key named, not at the first push.
  *
- * What is shared: one APNs token per (team, key) and one set of HTTP/2 connections per
- * (endpoint, credential) across all tenants and apps; one undici dispatcher for FCM and relays;
- * one OAuth token per Google service account.
+ * What is shared: one APNs token per (team, key) (across processes too, given `providerTokens`)
+ * and one set of HTTP/2 connections per (endpoint, credential) across all tenants and apps; one
+ * undici dispatcher for FCM and relays; one OAuth token per Google service account.
  */
 import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import {
   createApnsConnections,
   createApnsSender,
 } from './apns/sender.ts';
-import { type ApnsTokenCache, createApnsTokenCache } from './apns/token.ts';
+import { type ApnsTokenCache, createApnsTokenCache, type SharedTokenStore } from './apns/token.ts';
 import {
   createGoogleAccessTokens,
   type GoogleAccessTokens,
@@ -67,6 +67,11 @@ export interface CreatePushSendersOptions {
   timeoutMs?: number;
   /** APNs connection tuning (connections, maxConcurrentStreams, maxQueue, ...). */
   apns?: Omit<ApnsConnectionOptions, 'ca' | 'proxyUrl' | 'logger'>;
+  /**
+   * APNs provider tokens shared with the other processes on the database, so a restart or
+   * another node does not sign a second token within Apple's 20 minutes; default: this process's.
+   */
+  providerTokens?: SharedTokenStore;
 }
 
 /** A credential that could not be loaded: which file, under which config key, and why. */
@@ -170,7 +175,7 @@ export function createPushSenders(options: CreatePushSendersOptions): PushSender
 
   async function closeAll(): Promise<void> {
     await Promise.allSettled(senders.map((sender) => sender.close()));
-    await Promise.allSettled([apnsConnections?.close(), dispatcher?.close()]);
+    await Promise.allSettled([apnsConnections?.close(), dispatcher && closeBounded(dispatcher)]);
   }
 
   try {
@@ -214,7 +219,11 @@ export function createPushSenders(options: CreatePushSendersOptions): PushSender
           } else {
             throw new Error(`${at}.apns: set exactly one of apns.token and apns.certificate`);
           }
-          apnsTokens ??= createApnsTokenCache({ now });
+          apnsTokens ??= createApnsTokenCache({
+            now,
+            logger,
+            ...(options.providerTokens ? { shared: options.providerTokens } : {}),
+          });
           apnsConnections ??= createApnsConnections({ ...shared, ...options.apns, logger });
           const sender = createApnsSender({
             auth,
@@ -278,4 +287,15 @@ export function createPushSenders(options: CreatePushSendersOptions): PushSender
       return closing;
     },
   };
+}
+
+/** Close an HTTP dispatcher, letting requests in flight finish for a second, then cut them off. */
+async function closeBounded(dispatcher: { close(): Promise<void>; destroy(): Promise<void> }): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), 1000);
+  });
+  const outcome = await Promise.race([dispatcher.close().then(() => 'closed' as const), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') await dispatcher.destroy();
 }

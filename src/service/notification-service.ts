@@ -2,7 +2,10 @@
  * The notification service assembled from its parts (config → store → services → HTTP), for
  * `herald serve` and for integration tests. Nothing here decides anything: it only wires.
  */
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import type { HeraldConfig } from '../config/index.ts';
 import { loadOrCreateAdminToken, loadOrCreateMasterKey, type MasterKey } from '../crypto/index.ts';
 import { createEwsClient, type EwsClient, type EwsClientHandle } from '../exchange/ews/index.ts';
@@ -14,6 +17,7 @@ import {
   EventIntake,
   LastSeenBatcher,
   type PushSenderLookup,
+  REGISTRATION_STATES,
   RegistrationInspector,
   RegistrationService,
   Watchdog,
@@ -22,6 +26,7 @@ import { createPushSenders, type PushSenders } from '../push/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { TenantService } from '../tenants/index.ts';
 import { VERSION } from '../version.ts';
+import { sharedProviderTokens } from './provider-tokens.ts';
 
 export interface NotificationService {
   app: HeraldApp;
@@ -91,6 +96,29 @@ function loadAdminToken(config: HeraldConfig, logger: Logger): { token: string; 
   return { token, file };
 }
 
+/**
+ * This node's name in outbox and job leases, kept in `<dataDir>/node.id` so a restarted node
+ * takes back at once the events it held when it died. Nodes must not share a data directory.
+ */
+function loadOrCreateNodeId(config: HeraldConfig, logger: Logger): string {
+  const file = `${config.dataDir.replace(/\/+$/, '')}/node.id`;
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (/^[A-Za-z0-9-]{8,64}$/.test(id)) return id;
+    logger.warn({ file }, 'node.id is not a valid node id; writing a new one');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const id = `${
+    hostname()
+      .replace(/[^A-Za-z0-9-]/g, '')
+      .slice(0, 24) || 'node'
+  }-${randomUUID()}`;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${id}\n`);
+  return id;
+}
+
 export async function createNotificationService(
   config: HeraldConfig,
   overrides: ServiceOverrides = {},
@@ -122,6 +150,8 @@ export async function createNotificationService(
           ...(config.proxy?.url ? { proxyUrl: config.proxy.url } : {}),
           logger,
           ...(overrides.now ? { now: overrides.now } : {}),
+          // One APNs provider token per key for every process on this database (docs/push.md).
+          providerTokens: sharedProviderTokens(store.providerTokens, master),
         });
   } catch (error) {
     await ownEws?.close();
@@ -132,12 +162,14 @@ export async function createNotificationService(
   const now = overrides.now ?? Date.now;
   const metrics = new Metrics({
     sources: {
+      registrationStates: REGISTRATION_STATES,
       registrationsByState: () => store.registrations.countByState(),
       outboxByStatus: () => store.outbox.countByStatus(),
     },
   });
   const lastSeen = new LastSeenBatcher(store, logger);
   const delivery = new DeliveryWorker({
+    owner: loadOrCreateNodeId(config, logger),
     store,
     master,
     ews,

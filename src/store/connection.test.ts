@@ -98,7 +98,7 @@ forEachDatabase('migrations/running migrate twice is a no-op', async (store) => 
   assert.deepEqual(await tables(), before);
   assert.deepEqual(
     before.filter((n) => !n.startsWith('kysely_')),
-    ['deliveries', 'leases', 'outbox', 'registrations', 'tenant_keys', 'tenants'],
+    ['deliveries', 'leases', 'outbox', 'provider_tokens', 'registrations', 'tenant_keys', 'tenants'],
   );
   // Data survives, and each migration was recorded once.
   assert.equal((await store.tenants.list()).length, 1);
@@ -107,7 +107,7 @@ forEachDatabase('migrations/running migrate twice is a no-op', async (store) => 
   );
   assert.deepEqual(
     applied.rows.map((r) => r.name),
-    ['0001_initial', '0002_subscription_health'],
+    ['0001_initial', '0002_subscription_health', '0003_provider_tokens'],
   );
 });
 

@@ -13,6 +13,7 @@ import { inTransaction, type RepositoryContext } from './repositories/context.ts
 import { deliveryRepository } from './repositories/deliveries.ts';
 import { leaseRepository } from './repositories/leases.ts';
 import { outboxRepository } from './repositories/outbox.ts';
+import { providerTokenRepository } from './repositories/provider-tokens.ts';
 import { registrationRepository } from './repositories/registrations.ts';
 import { tenantKeyRepository } from './repositories/tenant-keys.ts';
 import { tenantRepository } from './repositories/tenants.ts';
@@ -22,6 +23,7 @@ import type {
   DeliveryRepository,
   LeaseRepository,
   OutboxRepository,
+  ProviderTokenRepository,
   RegistrationRepository,
   TenantKeyRepository,
   TenantRepository,
@@ -40,6 +42,7 @@ export interface Repositories {
   readonly outbox: OutboxRepository;
   readonly deliveries: DeliveryRepository;
   readonly leases: LeaseRepository;
+  readonly providerTokens: ProviderTokenRepository;
 }
 
 /** Repositories bound to one transaction. */
@@ -75,6 +78,7 @@ function repositories(ctx: RepositoryContext): Repositories {
     outbox: outboxRepository(ctx),
     deliveries: deliveryRepository(ctx),
     leases: leaseRepository(ctx),
+    providerTokens: providerTokenRepository(ctx),
   };
 }
 

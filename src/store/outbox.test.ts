@@ -269,3 +269,23 @@ forEachDatabase(
     assert.equal(await store.outbox.release([], 'next'), 0);
   },
 );
+
+forEachDatabase(
+  'outbox/reclaim takes back what an earlier run of this node left leased',
+  async (store, { clock }) => {
+    await seed(store);
+    await store.outbox.enqueue([mail('n1'), mail('n2'), mail('n3')]);
+    const t0 = clock.now();
+    await store.outbox.claim({ owner: 'node-1', limit: 2, leaseMs: 120_000, now: t0 });
+    await store.outbox.claim({ owner: 'node-2', limit: 1, leaseMs: 120_000, now: t0 });
+    assert.equal(await store.outbox.reclaim('node-1'), 2);
+    assert.deepEqual(await store.outbox.countByStatus(), { pending: 2, processing: 1, done: 0, failed: 0 });
+    const again = await store.outbox.claim({ owner: 'node-1', limit: 10, leaseMs: 120_000, now: t0 + 1 });
+    assert.deepEqual(
+      again.map((e) => e.attempts),
+      [1, 1],
+      'the interrupted tries do not count',
+    );
+    assert.equal(await store.outbox.reclaim('nobody'), 0);
+  },
+);

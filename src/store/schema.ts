@@ -96,6 +96,13 @@ export interface LeasesTable {
   expires_at: number;
 }
 
+export interface ProviderTokensTable {
+  name: string;
+  token_enc: string;
+  issued_at: number;
+  updated_at: number | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   tenant_keys: TenantKeysTable;
@@ -103,4 +110,5 @@ export interface Database {
   outbox: OutboxTable;
   deliveries: DeliveriesTable;
   leases: LeasesTable;
+  provider_tokens: ProviderTokensTable;
 }

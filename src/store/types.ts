@@ -318,6 +318,12 @@ export interface OutboxRepository {
    * `pending` again at once, without counting the interrupted try. @returns how many.
    */
   release(ids: readonly number[], owner: string): Promise<number>;
+  /**
+   * At start: every `processing` row leased to `owner` was left by an earlier run of this node
+   * (killed before it could hand them back); they become `pending` at once instead of waiting
+   * for their leases to lapse. @returns how many.
+   */
+  reclaim(owner: string): Promise<number>;
   /** Rows per status, of one registration or of all. */
   countByStatus(registrationId?: string): Promise<Record<OutboxStatus, number>>;
 }
@@ -371,4 +377,36 @@ export interface LeaseRepository {
   acquire(name: string, owner: string, ttlMs: number, now: EpochMs): Promise<boolean>;
   release(name: string, owner: string): Promise<boolean>;
   get(name: string): Promise<Lease | undefined>;
+}
+
+// ---------------------------------------------------------------- provider tokens
+
+/**
+ * A push provider's short-lived credential shared by every node on the database (an APNs
+ * provider token per team and key), so that a restart or another node reuses it.
+ */
+export interface ProviderToken {
+  /** What the token is for, e.g. `apns/<team>/<key>`; chosen by the caller. */
+  name: string;
+  /** The token sealed by the caller under the master key; opaque to the store. */
+  tokenEnc: string;
+  /** When the token was issued (its own clock, not the row's). */
+  issuedAt: EpochMs;
+  /** When the row was last written. */
+  updatedAt: EpochMs | null;
+}
+
+export interface ProviderTokenRepository {
+  get(name: string): Promise<ProviderToken | undefined>;
+  /**
+   * Compare-and-set: stores `next` under `name` only if the stored token is the one the caller
+   * saw: none (`expectedIssuedAt` null, then inserted), or one issued at `expectedIssuedAt`
+   * (then replaced). Of several nodes replacing the same token at once, exactly one wins.
+   * @returns whether `next` was stored.
+   */
+  replace(
+    name: string,
+    next: { tokenEnc: string; issuedAt: EpochMs },
+    expectedIssuedAt: EpochMs | null,
+  ): Promise<boolean>;
 }

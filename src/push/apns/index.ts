@@ -22,5 +22,8 @@ export {
   type ApnsTokenCache,
   type ApnsTokenCacheOptions,
   type ApnsTokenCacheStats,
+  apnsTokenName,
   createApnsTokenCache,
+  type SharedProviderToken,
+  type SharedTokenStore,
 } from './token.ts';

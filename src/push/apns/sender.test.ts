@@ -19,7 +19,12 @@ import {
 } from '../testkit.ts';
 import type { PushNotification, PushResult, PushTarget } from '../types.ts';
 import { type ApnsSenderOptions, createApnsConnections, createApnsSender } from './sender.ts';
-import { type ApnsSigningKey, createApnsTokenCache } from './token.ts';
+import {
+  type ApnsSigningKey,
+  createApnsTokenCache,
+  type SharedProviderToken,
+  type SharedTokenStore,
+} from './token.ts';
 
 const MINUTE = 60_000;
 const APP = 'com.example.mail';
@@ -166,6 +171,92 @@ test('apns/ExpiredProviderToken again after the refresh: failed, not looped', as
   assert.equal(result.status, 'failed');
   assert.equal(result.status === 'failed' && result.reason, 'ExpiredProviderToken');
   assert.equal(sim.requests({ token }).length, 2, 'the push and its one resend');
+});
+
+const issuedAt = (r: { auth: { kind: string } }) => (r.auth as { issuedAt?: number }).issuedAt;
+
+/** A shared provider-token store in memory (the database in the service); fails its first `failLoads` loads. */
+function sharedStore(failLoads = 0): SharedTokenStore {
+  const rows = new Map<string, SharedProviderToken>();
+  return {
+    async load(name) {
+      if (failLoads-- > 0) throw new Error('database unavailable');
+      return rows.get(name);
+    },
+    async replace(name, token, issuedAt, expected) {
+      if ((rows.get(name)?.issuedAt ?? null) !== expected) return false;
+      rows.set(name, { token, issuedAt });
+      return true;
+    },
+  };
+}
+
+test('apns/shared token: two processes on one store push with one token, no TooManyProviderTokenUpdates', async () => {
+  const sim = await simulator();
+  const key = signingKey(sim);
+  const shared = sharedStore();
+  const token = deviceToken();
+  // Each "process" has its own cache and connections; a second later, its own clock.
+  const first = sender(sim, { auth: { kind: 'token', key }, tokenCache: createApnsTokenCache({ shared }) });
+  assert.equal((await first.send(target(token), mail('r1'))).status, 'sent');
+  const second = sender(sim, {
+    auth: { kind: 'token', key },
+    tokenCache: createApnsTokenCache({ shared, now: () => Date.now() + 60_000 }),
+  });
+  assert.equal((await second.send(target(token), mail('r1', 'i2'))).status, 'sent');
+  const requests = sim.requests({ token });
+  assert.deepEqual(
+    requests.map((r) => r.status),
+    [200, 200],
+  );
+  assert.equal(
+    issuedAt(requests[1]!),
+    issuedAt(requests[0]!),
+    'the second process used the first one’s token',
+  );
+});
+
+test('apns/TooManyProviderTokenUpdates: the shared store’s token is taken and the push resent once; without a store, retry', async () => {
+  const sim = await simulator();
+  const key = signingKey(sim);
+  const shared = sharedStore();
+  const token = deviceToken();
+  const first = sender(sim, { auth: { kind: 'token', key }, tokenCache: createApnsTokenCache({ shared }) });
+  assert.equal((await first.send(target(token), mail('r1'))).status, 'sent');
+  // A process that could not reach the store at start signed a token of its own, a minute later.
+  const flaky: SharedTokenStore = { ...shared };
+  let down = true;
+  flaky.load = async (name) => {
+    if (down) throw new Error('database unavailable');
+    return shared.load(name);
+  };
+  const tokenCache = createApnsTokenCache({ shared: flaky, now: () => Date.now() + 60_000 });
+  const late = sender(sim, { auth: { kind: 'token', key }, tokenCache });
+  await tokenCache.get(key);
+  down = false;
+  const result = await late.send(target(token), mail('r1', 'i2'));
+  assert.equal(result.status, 'sent');
+  const requests = sim.requests({ token });
+  assert.deepEqual(
+    requests.map((r) => [r.status, r.reason ?? null]),
+    [
+      [200, null],
+      [429, 'TooManyProviderTokenUpdates'],
+      [200, null],
+    ],
+  );
+  assert.equal(issuedAt(requests[2]!), issuedAt(requests[0]!), 'resent with the first process’s token');
+  assert.equal(tokenCache.stats().adopted, 1);
+
+  // No shared store (tests, benchmarks): as before, a retry, sent once.
+  const alone = sender(sim, {
+    auth: { kind: 'token', key },
+    tokenCache: createApnsTokenCache({ now: () => Date.now() + 2 * 60_000 }),
+  });
+  const other = deviceToken();
+  const retried = await alone.send(target(other), mail('r2'));
+  assert.equal(retried.status === 'retry' && retried.reason, 'TooManyProviderTokenUpdates');
+  assert.equal(sim.requests({ token: other }).length, 1);
 });
 
 test('apns/410 Unregistered, 400 BadDeviceToken and DeviceTokenNotForTopic → unregistered', async () => {

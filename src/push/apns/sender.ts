@@ -171,6 +171,7 @@ export function createApnsSender(options: ApnsSenderOptions): PushSender {
     const pool = pools.pool(target.environment === 'sandbox' ? sandbox : production, auth);
     const path = `/3/device/${encodeURIComponent(target.token)}`;
     let tokenRefreshed = false;
+    let tokenReloaded = false;
     for (;;) {
       let jwt: string | undefined;
       if (auth.kind === 'token') {
@@ -214,6 +215,18 @@ export function createApnsSender(options: ApnsSenderOptions): PushSender {
         // same answer) and send this push once more.
         tokenRefreshed = true;
         if (jwt !== undefined && tokens.expired(auth.key, jwt)) continue;
+      }
+      if (
+        status === 429 &&
+        reason === 'TooManyProviderTokenUpdates' &&
+        jwt !== undefined &&
+        auth.kind === 'token' &&
+        !tokenReloaded
+      ) {
+        // Another process's token is the team's current one (a restart, another node): take it
+        // from the shared store and send this push once more; if there is none, retry later.
+        tokenReloaded = true;
+        if (await tokens.reload(auth.key, jwt)) continue;
       }
       if (status === 429 || status === 500 || status === 503) {
         return retry('apns', reason, elapsed(), parseRetryAfter(answer['retry-after'], now()));

@@ -5,12 +5,14 @@
 import type { Migration, MigrationProvider } from 'kysely/migration';
 import { initial } from './0001_initial.ts';
 import { subscriptionHealth } from './0002_subscription_health.ts';
+import { providerTokens } from './0003_provider_tokens.ts';
 import type { DialectName } from './columns.ts';
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
   const migrations: Record<string, Migration> = {
     '0001_initial': initial(dialect),
     '0002_subscription_health': subscriptionHealth(dialect),
+    '0003_provider_tokens': providerTokens(dialect),
   };
   return { getMigrations: async () => migrations };
 }

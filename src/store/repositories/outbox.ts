@@ -174,6 +174,21 @@ export function outboxRepository({ db, dialect, now }: RepositoryContext) {
       return released;
     },
 
+    async reclaim(owner: string): Promise<number> {
+      const result = await db
+        .updateTable('outbox')
+        .set((eb) => ({
+          status: 'pending',
+          lease_owner: null,
+          lease_until: null,
+          attempts: eb('attempts', '-', 1),
+        }))
+        .where('status', '=', 'processing')
+        .where('lease_owner', '=', owner)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    },
+
     async countByStatus(registrationId?: string): Promise<Record<OutboxStatus, number>> {
       const rows = await db
         .selectFrom('outbox')
