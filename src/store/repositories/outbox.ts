@@ -36,6 +36,23 @@ function byDue(a: OutboxEvent, b: OutboxEvent): number {
 }
 
 export function outboxRepository({ db, dialect, now }: RepositoryContext) {
+  /** `processing` rows `owner` holds (those of `ids`, or all) become pending; the claim's try does not count. */
+  async function handBack(owner: string, ids?: readonly number[]): Promise<number> {
+    const result = await db
+      .updateTable('outbox')
+      .set((eb) => ({
+        status: 'pending',
+        lease_owner: null,
+        lease_until: null,
+        attempts: eb('attempts', '-', 1),
+      }))
+      .$if(ids !== undefined, (qb) => qb.where('id', 'in', ids!))
+      .where('status', '=', 'processing')
+      .where('lease_owner', '=', owner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
   return {
     async enqueue(events: readonly NewOutboxEvent[]): Promise<number> {
       if (events.length === 0) return 0;
@@ -155,39 +172,11 @@ export function outboxRepository({ db, dialect, now }: RepositoryContext) {
 
     async release(ids: readonly number[], owner: string): Promise<number> {
       let released = 0;
-      for (const batch of chunks(ids, ENQUEUE_BATCH)) {
-        // Handed back, not tried: the claim's attempt does not count.
-        const result = await db
-          .updateTable('outbox')
-          .set((eb) => ({
-            status: 'pending',
-            lease_owner: null,
-            lease_until: null,
-            attempts: eb('attempts', '-', 1),
-          }))
-          .where('id', 'in', batch)
-          .where('status', '=', 'processing')
-          .where('lease_owner', '=', owner)
-          .executeTakeFirst();
-        released += Number(result.numUpdatedRows);
-      }
+      for (const batch of chunks(ids, ENQUEUE_BATCH)) released += await handBack(owner, batch);
       return released;
     },
 
-    async reclaim(owner: string): Promise<number> {
-      const result = await db
-        .updateTable('outbox')
-        .set((eb) => ({
-          status: 'pending',
-          lease_owner: null,
-          lease_until: null,
-          attempts: eb('attempts', '-', 1),
-        }))
-        .where('status', '=', 'processing')
-        .where('lease_owner', '=', owner)
-        .executeTakeFirst();
-      return Number(result.numUpdatedRows);
-    },
+    reclaim: (owner: string): Promise<number> => handBack(owner),
 
     async countByStatus(registrationId?: string): Promise<Record<OutboxStatus, number>> {
       const rows = await db
