@@ -23,7 +23,7 @@ import {
 } from '../../src/sim/exchange/index.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { databases, type TestDatabase } from '../../src/store/testing.ts';
-import { apnsToken, encryptCredentials, type PublicKeyAnswer } from '../support/device.ts';
+import { apnsToken, encryptCredentials, type PublicKeyAnswer, registerDevice } from '../support/device.ts';
 import { deviceClient, type RunningHerald, startHerald } from '../support/herald.ts';
 import { type HeraldProcess, startHeraldProcess } from '../support/herald-process.ts';
 import { startPushPeers } from '../support/push.ts';
@@ -169,20 +169,14 @@ async function runScenario(
     Array.from({ length: DEVICES }, (_, i) => i),
     10,
     async (i) => {
-      const email = `crash${i}@contoso.example`;
-      const password = `pw-${i}-secret`;
-      exchange.createMailbox({ email, password });
-      const token = apnsToken(0x10000 + i);
-      const created = await api('POST', '/v1/registrations', {
-        device: { platform: 'ios', pushToken: token, appId: APP },
-        account: {
-          email,
-          ewsUrl: exchange.ewsUrl,
-          credentials: await encryptCredentials(publicKey, { type: 'basic', username: email, password }),
-        },
+      const { email, token, registrationId } = await registerDevice(api, exchange, {
+        email: `crash${i}@contoso.example`,
+        password: `pw-${i}-secret`,
+        token: apnsToken(0x10000 + i),
+        appId: APP,
+        publicKey,
       });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      devices[i] = { email, token, registrationId: created.body?.registrationId as string };
+      devices[i] = { email, token, registrationId };
     },
   );
   assert.equal(exchange.subscriptions().filter(live).length, DEVICES, 'one Exchange subscription per device');
@@ -427,23 +421,12 @@ async function tokenRestartRun(database: TestDatabase): Promise<void> {
     });
     observer = await openStore(target.url ?? `sqlite:${join(dir, 'herald.db')}`, { poolSize: 2 });
     const api = deviceClient(herald.url, TOKEN);
-    const publicKey = (await api('GET', '/v1/publickey')).body as unknown as PublicKeyAnswer;
-    const email = 'token@contoso.example';
-    exchange.createMailbox({ email, password: 'pw-token' });
-    const token = apnsToken(0x20000);
-    const created = await api('POST', '/v1/registrations', {
-      device: { platform: 'ios', pushToken: token, appId: APP },
-      account: {
-        email,
-        ewsUrl: exchange.ewsUrl,
-        credentials: await encryptCredentials(publicKey, {
-          type: 'basic',
-          username: email,
-          password: 'pw-token',
-        }),
-      },
+    const { email, token } = await registerDevice(api, exchange, {
+      email: 'token@contoso.example',
+      password: 'pw-token',
+      token: apnsToken(0x20000),
+      appId: APP,
     });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
     const drained = (what: string) =>
       waitFor(async () => {
         const counts = await observer!.outbox.countByStatus();

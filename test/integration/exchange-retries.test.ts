@@ -25,7 +25,7 @@ import {
 import { child, NS, parseXml, textOf } from '../../src/sim/exchange/xml.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { databases, POSTGRES_TEST_URL } from '../../src/store/testing.ts';
-import { apnsToken, encryptCredentials, type PublicKeyAnswer } from '../support/device.ts';
+import { apnsToken, registerDevice } from '../support/device.ts';
 import { deviceClient } from '../support/herald.ts';
 import { type HeraldProcess, startHeraldProcess } from '../support/herald-process.ts';
 import { startHeraldWithPush } from '../support/push.ts';
@@ -57,21 +57,12 @@ async function register(
   label: string,
 ): Promise<Device> {
   const n = ++seq;
-  const email = `${label}${n}@contoso.example`;
-  const password = `pw-${n}-secret`;
-  exchange.createMailbox({ email, password });
-  const publicKey = (await api('GET', '/v1/publickey')).body as unknown as PublicKeyAnswer;
-  const token = apnsToken(0x30000 + n);
-  const created = await api('POST', '/v1/registrations', {
-    device: { platform: 'ios', pushToken: token, appId: APP },
-    account: {
-      email,
-      ewsUrl: exchange.ewsUrl,
-      credentials: await encryptCredentials(publicKey, { type: 'basic', username: email, password }),
-    },
+  return registerDevice(api, exchange, {
+    email: `${label}${n}@contoso.example`,
+    password: `pw-${n}-secret`,
+    token: apnsToken(0x30000 + n),
+    appId: APP,
   });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  return { email, token, registrationId: created.body?.registrationId as string };
 }
 
 function subscriptionOf(exchange: ExchangeSimulator, email: string): SubscriptionInfo {

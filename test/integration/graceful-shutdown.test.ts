@@ -16,7 +16,7 @@ import { startApnsSimulator } from '../../src/sim/apns/index.ts';
 import { startExchangeSimulator } from '../../src/sim/exchange/index.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { databases } from '../../src/store/testing.ts';
-import { apnsToken, encryptCredentials, type PublicKeyAnswer } from '../support/device.ts';
+import { apnsToken, registerDevice } from '../support/device.ts';
 import { deviceClient } from '../support/herald.ts';
 import { type HeraldProcess, startHeraldProcess } from '../support/herald-process.ts';
 import { waitFor } from '../support/wait.ts';
@@ -71,23 +71,12 @@ for (const database of databases()) {
       observer = await openStore(target.url ?? `sqlite:${join(dir, 'herald.db')}`, { poolSize: 2 });
 
       const api = deviceClient(herald.url, TOKEN);
-      const publicKey = (await api('GET', '/v1/publickey')).body as unknown as PublicKeyAnswer;
-      const email = 'shutdown@contoso.example';
-      exchange.createMailbox({ email, password: 'pw-shutdown-secret' });
-      const token = apnsToken(0x50000);
-      const created = await api('POST', '/v1/registrations', {
-        device: { platform: 'ios', pushToken: token, appId: APP },
-        account: {
-          email,
-          ewsUrl: exchange.ewsUrl,
-          credentials: await encryptCredentials(publicKey, {
-            type: 'basic',
-            username: email,
-            password: 'pw-shutdown-secret',
-          }),
-        },
+      const { email, token, registrationId } = await registerDevice(api, exchange, {
+        email: 'shutdown@contoso.example',
+        password: 'pw-shutdown-secret',
+        token: apnsToken(0x50000),
+        appId: APP,
       });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
       const mail = await exchange.deliver(
         email,
         { subject: 'In flight', from: { address: 'a@contoso.example' } },
@@ -114,9 +103,9 @@ for (const database of databases()) {
       assert.match(herald.output(), /handed back to the outbox/);
 
       // Handed back: pending, no lease, the interrupted try not counted.
-      const [row] = (
-        await observer.outbox.listForRegistration(created.body?.registrationId as string)
-      ).filter((e) => e.kind === 'new_mail');
+      const [row] = (await observer.outbox.listForRegistration(registrationId)).filter(
+        (e) => e.kind === 'new_mail',
+      );
       assert.equal(row?.status, 'pending');
       assert.equal(row?.leaseOwner, null);
       assert.equal(row?.attempts, 0);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type ExchangeSimulator, startExchangeSimulator } from '../../src/sim/exchange/index.ts';
 import { databases } from '../../src/store/testing.ts';
-import { apnsToken, encryptCredentials, type PublicKeyAnswer } from '../support/device.ts';
+import { apnsToken, type PublicKeyAnswer, registerDevice } from '../support/device.ts';
 import { deviceClient, type RunningHerald, startHerald } from '../support/herald.ts';
 import { type PushPeers, startPushPeers } from '../support/push.ts';
 import { waitFor } from '../support/wait.ts';
@@ -75,18 +75,13 @@ for (const database of databases()) {
 
     async function registered() {
       const n = ++mailboxSeq;
-      const email = `health${n}@contoso.example`;
-      const password = `pw-${n}-secret`;
-      exchange.createMailbox({ email, password });
-      const token = apnsToken(5000 + n);
-      const credentials = () => encryptCredentials(publicKey, { type: 'basic', username: email, password });
-      const created = await api('POST', '/v1/registrations', {
-        device: { platform: 'ios', pushToken: token, appId: APP },
-        account: { email, ewsUrl: exchange.ewsUrl, credentials: await credentials() },
+      return registerDevice(api, exchange, {
+        email: `health${n}@contoso.example`,
+        password: `pw-${n}-secret`,
+        token: apnsToken(5000 + n),
+        appId: APP,
+        publicKey,
       });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      const registrationId = created.body?.registrationId as string;
-      return { email, token, registrationId, credentials };
     }
 
     const registration = async (id: string) => {
