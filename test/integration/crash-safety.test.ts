@@ -9,13 +9,12 @@
  * were repeated. The test fails on any loss and prints one JSON line with the counts.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { makeApnsCertificate } from '../../src/push/testkit.ts';
-import { type ApnsSimulator, startApnsSimulator } from '../../src/sim/apns/index.ts';
+import type { ApnsSimulator } from '../../src/sim/apns/index.ts';
 import {
   type ExchangeSimulator,
   type SubscriptionInfo,
@@ -26,7 +25,7 @@ import { databases, type TestDatabase } from '../../src/store/testing.ts';
 import { apnsToken, encryptCredentials, type PublicKeyAnswer, registerDevice } from '../support/device.ts';
 import { deviceClient, type RunningHerald, startHerald } from '../support/herald.ts';
 import { type HeraldProcess, startHeraldProcess } from '../support/herald-process.ts';
-import { startPushPeers } from '../support/push.ts';
+import { type CertificateApns, startCertificateApns, startPushPeers } from '../support/push.ts';
 import { waitFor } from '../support/wait.ts';
 
 const APP = 'com.example.mail';
@@ -76,39 +75,6 @@ function live(s: SubscriptionInfo): boolean {
   return s.state === 'active' || s.state === 'retrying';
 }
 
-interface CertificateApns {
-  apns: ApnsSimulator;
-  /** The simulator's CA, for `trust.caFiles`. */
-  caFile: string;
-  /** The `tenants[].apps[]` entry: APNs with a PKCS#12 provider certificate. */
-  app: Record<string, unknown>;
-}
-
-/**
- * The APNs simulator with certificate-based provider authentication. Not token authentication:
- * a restarted Herald signs a new provider token, which APNs refuses within 20 minutes of the
- * previous one (429 TooManyProviderTokenUpdates), a separate problem shown by the test at the end
- * of this file; this one is about the outbox.
- */
-async function startCertificateApns(dir: string): Promise<CertificateApns> {
-  const certificate = await makeApnsCertificate(dir, APP, 'crash-test-p12');
-  const apns = await startApnsSimulator({ clientCa: certificate.caPem });
-  const caFile = join(dir, 'apns-sim-ca.pem');
-  writeFileSync(caFile, apns.ca);
-  return {
-    apns,
-    caFile,
-    app: {
-      appId: APP,
-      apns: {
-        certificate: { p12File: certificate.p12File, passphrase: certificate.passphrase },
-        endpoint: apns.url,
-        sandboxEndpoint: apns.url,
-      },
-    },
-  };
-}
-
 async function crashRun(database: TestDatabase): Promise<void> {
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'herald-crash-'));
@@ -118,7 +84,7 @@ async function crashRun(database: TestDatabase): Promise<void> {
   let herald: HeraldProcess | undefined;
   let observer: Store | undefined;
   try {
-    peers = await startCertificateApns(dir);
+    peers = await startCertificateApns(dir, APP);
     exchange = await startExchangeSimulator({ clock: { mode: 'manual' }, logLimit: 20_000 });
     herald = await startHeraldProcess({
       dataDir: dir,

@@ -9,14 +9,13 @@
  *     second connection, no mock); Herald answers HTTP 500 with a SOAP fault, Exchange retries.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, test } from 'node:test';
 import pg from 'pg';
-import { makeApnsCertificate } from '../../src/push/testkit.ts';
-import { type ApnsSimulator, startApnsSimulator } from '../../src/sim/apns/index.ts';
+import type { ApnsSimulator } from '../../src/sim/apns/index.ts';
 import {
   type ExchangeSimulator,
   type SubscriptionInfo,
@@ -28,7 +27,7 @@ import { databases, POSTGRES_TEST_URL } from '../../src/store/testing.ts';
 import { apnsToken, registerDevice } from '../support/device.ts';
 import { deviceClient } from '../support/herald.ts';
 import { type HeraldProcess, startHeraldProcess } from '../support/herald-process.ts';
-import { startHeraldWithPush } from '../support/push.ts';
+import { startCertificateApns, startHeraldWithPush } from '../support/push.ts';
 import { waitFor } from '../support/wait.ts';
 
 const APP = 'com.example.mail';
@@ -93,12 +92,7 @@ for (const database of databases()) {
   describe(`Exchange's retries [${database.name}]`, { skip: skip ?? false }, () => {
     test('Herald down: the callbacks fail and are retried (30 s, then 60 s); once it is back each mail is pushed exactly once and the subscription is active', async (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'herald-retries-'));
-      // Certificate auth: a restarted Herald's new APNs provider token would be refused for
-      // 20 minutes (429 TooManyProviderTokenUpdates), see crash-safety.test.ts.
-      const certificate = await makeApnsCertificate(dir, APP, 'retries-p12');
-      const apns = await startApnsSimulator({ clientCa: certificate.caPem });
-      const caFile = join(dir, 'apns-sim-ca.pem');
-      writeFileSync(caFile, apns.ca);
+      const { apns, caFile, app } = await startCertificateApns(dir, APP);
       const exchange = await startExchangeSimulator({ clock: { mode: 'manual' } });
       const target = await database.forServer();
       let herald: HeraldProcess | undefined;
@@ -114,22 +108,7 @@ for (const database of databases()) {
         dataDir: dir,
         database: target.url,
         config: {
-          tenants: [
-            {
-              id: 'contoso',
-              apiToken: TOKEN,
-              apps: [
-                {
-                  appId: APP,
-                  apns: {
-                    certificate: { p12File: certificate.p12File, passphrase: certificate.passphrase },
-                    endpoint: apns.url,
-                    sandboxEndpoint: apns.url,
-                  },
-                },
-              ],
-            },
-          ],
+          tenants: [{ id: 'contoso', apiToken: TOKEN, apps: [app] }],
           trust: { caFiles: [caFile] },
           exchange: { statusFrequencyMinutes: 15 },
           push: { leaseSeconds: 2, pollMilliseconds: 50 },

@@ -19,6 +19,7 @@ import { databases } from '../../src/store/testing.ts';
 import { apnsToken, registerDevice } from '../support/device.ts';
 import { deviceClient } from '../support/herald.ts';
 import { type HeraldProcess, startHeraldProcess } from '../support/herald-process.ts';
+import { certificateApnsApp } from '../support/push.ts';
 import { waitFor } from '../support/wait.ts';
 
 const APP = 'com.example.mail';
@@ -50,14 +51,7 @@ for (const database of databases()) {
         await fast.close();
         await target.drop();
       });
-      const app = (endpoint: string) => ({
-        appId: APP,
-        apns: {
-          certificate: { p12File: certificate.p12File, passphrase: certificate.passphrase },
-          endpoint,
-          sandboxEndpoint: endpoint,
-        },
-      });
+      const app = (endpoint: string) => certificateApnsApp(APP, certificate, endpoint);
       herald = await startHeraldProcess({
         dataDir: dir,
         database: target.url,

@@ -6,6 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeApnsCertificate } from '../../src/push/testkit.ts';
 import { type ApnsSimulator, startApnsSimulator } from '../../src/sim/apns/index.ts';
 import { type FcmSimulator, startFcmSimulator } from '../../src/sim/fcm/index.ts';
 import { type RunningHerald, startHerald } from './herald.ts';
@@ -88,4 +89,41 @@ export async function startHeraldWithPush(options: {
     await peers.close();
     throw error;
   }
+}
+
+/** The `tenants[].apps[]` entry for an app that authenticates to APNs with a PKCS#12 certificate. */
+export function certificateApnsApp(
+  appId: string,
+  certificate: { p12File: string; passphrase: string },
+  endpoint: string,
+): Record<string, unknown> {
+  return {
+    appId,
+    apns: {
+      certificate: { p12File: certificate.p12File, passphrase: certificate.passphrase },
+      endpoint,
+      sandboxEndpoint: endpoint,
+    },
+  };
+}
+
+export interface CertificateApns {
+  apns: ApnsSimulator;
+  /** The simulator's CA, for `trust.caFiles`. */
+  caFile: string;
+  /** The `tenants[].apps[]` entry: APNs with a PKCS#12 provider certificate. */
+  app: Record<string, unknown>;
+}
+
+/**
+ * The APNs simulator with certificate-based provider authentication, for tests about the outbox
+ * that restart Herald: certificate auth keeps them independent of the provider-token sharing,
+ * which crash-safety.test.ts tests on its own.
+ */
+export async function startCertificateApns(dir: string, appId: string): Promise<CertificateApns> {
+  const certificate = await makeApnsCertificate(dir, appId, 'certificate-apns-p12');
+  const apns = await startApnsSimulator({ clientCa: certificate.caPem });
+  const caFile = join(dir, 'apns-sim-ca.pem');
+  writeFileSync(caFile, apns.ca);
+  return { apns, caFile, app: certificateApnsApp(appId, certificate, apns.url) };
 }
