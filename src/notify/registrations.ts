@@ -19,6 +19,9 @@ import { type Account, decryptCredentials, ewsTarget, openMailbox, sealMailbox }
 import { ewsCallbackUrl } from './callback-url.ts';
 import type { PushSenderLookup } from './delivery.ts';
 
+/** Concurrent creates for one identity this call can outlast (see #claimIdentity). */
+const MAX_IDENTITY_ROUNDS = 16;
+
 export interface CreateRegistrationInput {
   device: {
     platform: 'ios' | 'android';
@@ -138,7 +141,9 @@ export class RegistrationService {
    * a second registration for the same identity replaces the first, whose subscription ends at
    * its next callback, answered Unsubscribe (see delete()). Two concurrent creates for one
    * identity both succeed here, the later one winning: the unique constraint makes the loser of
-   * a race retry, and its retry finds and replaces the winner. @returns the replaced id.
+   * a race retry, and its retry finds and replaces the winner. Every round of conflicts has a
+   * winner, so k concurrent creates need at most k rounds (on PostgreSQL; SQLite serialises
+   * writers and never conflicts here). @returns the replaced id.
    */
   async #claimIdentity(
     id: string,
@@ -167,7 +172,7 @@ export class RegistrationService {
           return previous?.id;
         });
       } catch (error) {
-        if (!(error instanceof StoreConflictError) || attempt >= 3) throw error;
+        if (!(error instanceof StoreConflictError) || attempt >= MAX_IDENTITY_ROUNDS) throw error;
       }
     }
   }
