@@ -35,6 +35,17 @@ export function positiveInteger(value: string): number {
   return n;
 }
 
+/** Columns padded to their widest cell, two spaces apart (the last column is not padded). */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
 /** For repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

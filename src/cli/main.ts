@@ -6,9 +6,13 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.ts';
 import { HeraldError } from '../errors/index.ts';
+import { GatewayConfigError } from '../gateway/index.ts';
+import { isPkiError } from '../pki/index.ts';
 import { PushCredentialError } from '../push/index.ts';
 import { VERSION } from '../version.ts';
+import { caCommand } from './ca.ts';
 import { configCommand } from './config.ts';
+import { gatewayCommand } from './gateway.ts';
 import { registrationsCommand } from './registrations.ts';
 import { serveCommand } from './serve.ts';
 import { simCommand } from './sim.ts';
@@ -24,6 +28,8 @@ program.addCommand(serveCommand());
 program.addCommand(configCommand());
 program.addCommand(tenantCommand());
 program.addCommand(registrationsCommand());
+program.addCommand(gatewayCommand());
+program.addCommand(caCommand());
 program.addCommand(simCommand());
 
 try {
@@ -36,12 +42,22 @@ try {
     process.stderr.write(`herald: ${error.toString()}\n`);
     process.exit(78); // EX_CONFIG
   }
+  if (error instanceof GatewayConfigError) {
+    // gateway.tls missing, no upstream, an unreadable CA file: what the gateway needs to start.
+    process.stderr.write(`herald: ${error.message}\n`);
+    process.exit(78);
+  }
   if (error instanceof PushCredentialError) {
     // A key file named in the configuration is missing or unusable: a configuration problem too.
     process.stderr.write(`herald: ${error.message}\n`);
     process.exit(78);
   }
   if (error instanceof HeraldError) {
+    process.stderr.write(`herald: ${error.message} (${error.code})\n`);
+    process.exit(1);
+  }
+  if (isPkiError(error)) {
+    // The CA's messages are written for operators: say it as is, with the stable code.
     process.stderr.write(`herald: ${error.message} (${error.code})\n`);
     process.exit(1);
   }

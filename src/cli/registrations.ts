@@ -16,7 +16,7 @@ import {
   type RegistrationPage,
 } from '../notify/index.ts';
 import { openData } from '../service/notification-service.ts';
-import { configFrom, positiveInteger, printJson, withConfigOption } from './common.ts';
+import { configFrom, positiveInteger, printJson, table, withConfigOption } from './common.ts';
 
 async function withInspector<T>(
   options: { config?: string },
@@ -41,16 +41,6 @@ function pageLimit(value: string): number {
 /** ISO 8601 to the second, `-` for none: short enough for a table. */
 function when(iso: string | null): string {
   return iso === null ? '-' : iso.replace(/\.\d{3}Z$/, 'Z');
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
 }
 
 export function formatList(page: RegistrationPage): string {

@@ -13,6 +13,9 @@ export function serveCommand(): Command {
       const service = await createNotificationService(config);
       const url = await service.listen();
       const tenants = await service.tenants.list();
+      // The command an operator runs creates the CA on its first start (in-process test servers
+      // leave that to the first use, which keeps them fast).
+      const ca = service.ca ? await service.ca.get() : undefined;
       process.stderr.write(
         [
           `Herald notification service listening on ${url}`,
@@ -20,6 +23,9 @@ export function serveCommand(): Command {
           `  database: ${config.database.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:<hidden>@')}`,
           `  device API: ${config.publicUrl}/api/ens  (alive: ${config.publicUrl}/api/ens/alive)`,
           `  admin API: ${url}/api/admin/v1  (bearer token ${service.adminTokenFile ? `in ${service.adminTokenFile}` : 'from the configuration, admin.apiToken'})`,
+          ca
+            ? `  certificate authority: issuing CA ${ca.issuingId}; CRLs at ${config.publicUrl}/pki/crl/, SCEP at ${config.publicUrl}/pki/scep`
+            : '  certificate authority: off (pki.enabled is false)',
           tenants.length === 0
             ? '  no tenants yet: create one with `npm run herald -- tenant add <name>` (or `herald tenant add <name>`)'
             : `  tenants: ${tenants.map((t) => t.tenantId).join(', ')}`,

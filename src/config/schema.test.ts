@@ -50,6 +50,8 @@ describe('defaults', () => {
   test('defaults/gateway section', () => {
     assert.deepEqual(configSchema.parse({}).gateway, {
       listen: { host: '0.0.0.0', port: 8443 },
+      adminListen: { host: '127.0.0.1', port: 8444 },
+      idleTimeoutSeconds: 3660,
       clientCertificates: 'required',
       trustedCaFiles: [],
       crl: { refreshSeconds: 300, onUnavailable: 'fail-closed', urls: [] },
@@ -57,9 +59,32 @@ describe('defaults', () => {
       upstreamCaFiles: [],
       ignoreUpstreamTlsErrors: false,
       removeUnsupportedAuthForEws: true,
-      policy: { default: 'allow' },
+      policy: { default: 'allow', reloadSeconds: 5 },
       kerberos: { enabled: false, kdcs: [] },
     });
+  });
+
+  test('defaults/pki section', () => {
+    assert.deepEqual(configSchema.parse({}).pki, {
+      enabled: true,
+      rootKeyBits: 4096,
+      issuingKeyBits: 3072,
+      crl: { fullHours: 168, deltaHours: 24 },
+      challengeMinutes: 60,
+      schedulerIntervalMinutes: 15,
+    });
+  });
+
+  test('error/pki key sizes outside the allowed ones and a delta CRL outliving its base', () => {
+    const paths = (input: unknown) =>
+      configSchema.safeParse(input).error?.issues.map((i) => i.path.join('.'));
+    assert.deepEqual(paths({ pki: { rootKeyBits: 2048 } }), ['pki.rootKeyBits']);
+    assert.deepEqual(paths({ pki: { issuingKeyBits: 1024 } }), ['pki.issuingKeyBits']);
+    assert.deepEqual(paths({ pki: { crl: { fullHours: 12, deltaHours: 24 } } }), ['pki.crl.deltaHours']);
+    assert.equal(
+      configSchema.parse({ pki: { rootKeyBits: 3072, issuingKeyBits: 2048 } }).pki.rootKeyBits,
+      3072,
+    );
   });
 
   test('defaults/an empty YAML file and a file of comments are valid', () => {

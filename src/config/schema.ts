@@ -126,10 +126,29 @@ const exchange = z.strictObject({
   statusFrequencyMinutes: z.number().int().min(1).max(1440).default(15),
   requestServerVersion: z.enum(exchangeVersions).default('Exchange2013'),
   timeoutSeconds: z.number().int().min(1).max(600).default(30),
+  /**
+   * Send every EWS request through Herald's secure email gateway (the ENS2 "EWS proxy"): the
+   * account's EWS URL keeps its path and gets the gateway's origin, so the gateway's compliance
+   * rules apply to the notification service too. certFile/keyFile: Herald's own client
+   * certificate, for a gateway that requires one.
+   */
+  gateway: z
+    .strictObject({ url: httpUrl(), certFile: filePath().optional(), keyFile: filePath().optional() })
+    .refine((value) => (value.certFile === undefined) === (value.keyFile === undefined), {
+      message: 'set both certFile and keyFile, or neither',
+    })
+    .optional(),
 });
 
 const gateway = z.strictObject({
   listen: listen('0.0.0.0', 8443),
+  /** Plain HTTP listener for /metrics and /health (admin token), kept off the device-facing port. */
+  adminListen: listen('127.0.0.1', 8444),
+  /**
+   * Idle and response timeout, both towards devices and towards Exchange. ActiveSync Ping and
+   * Sync hold a request up to 3,540 s (MS-ASCMD HeartbeatInterval/Wait); the default leaves 2 min.
+   */
+  idleTimeoutSeconds: z.number().int().min(60).max(86_400).default(3660),
   tls: z
     .strictObject({
       certFile: filePath(),
@@ -148,17 +167,29 @@ const gateway = z.strictObject({
     })
     .prefault({}),
   upstreams: z
-    .strictObject({ activesync: httpUrl().optional(), ews: httpUrl().optional() })
+    .strictObject({
+      activesync: httpUrl().optional(),
+      ews: httpUrl().optional(),
+      /** `/autodiscover` is proxied only when this is set. */
+      autodiscover: httpUrl().optional(),
+    })
     // operator.md: the EWS upstream defaults to the ActiveSync one.
-    .transform(({ activesync, ews = activesync }) => ({
+    .transform(({ activesync, ews = activesync, autodiscover }) => ({
       ...(activesync === undefined ? {} : { activesync }),
       ...(ews === undefined ? {} : { ews }),
+      ...(autodiscover === undefined ? {} : { autodiscover }),
     }))
     .prefault({}),
   upstreamCaFiles: z.array(filePath()).default([]),
   ignoreUpstreamTlsErrors: z.boolean().default(false),
   removeUnsupportedAuthForEws: z.boolean().default(true),
-  policy: z.strictObject({ default: z.enum(['allow', 'block']).default('allow') }).prefault({}),
+  policy: z
+    .strictObject({
+      default: z.enum(['allow', 'block']).default('allow'),
+      /** How often the gateway reads the compliance rules again (they change without a restart). */
+      reloadSeconds: z.number().int().min(1).max(3600).default(5),
+    })
+    .prefault({}),
   kerberos: z
     .strictObject({
       enabled: z.boolean().default(false),
@@ -169,6 +200,42 @@ const gateway = z.strictObject({
       kdcs: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
+});
+
+/** One of `allowed` (a number, so `HERALD_PKI_ROOT_KEY_BITS=3072` converts like any number). */
+function oneOf<T extends number>(allowed: readonly T[], fallback: T) {
+  return z
+    .number()
+    .int()
+    .refine((value) => (allowed as readonly number[]).includes(value), `must be one of ${allowed.join(', ')}`)
+    .default(fallback)
+    .transform((value) => value as T);
+}
+
+/**
+ * The certificate authority served by `herald serve` (docs/pki.md). Key sizes apply when Herald
+ * creates its root and issuing CA, the first time the CA is needed; they change nothing after.
+ */
+const pki = z.strictObject({
+  enabled: z.boolean().default(true),
+  rootKeyBits: oneOf([3072, 4096] as const, 4096),
+  issuingKeyBits: oneOf([2048, 3072, 4096] as const, 3072),
+  crl: z
+    .strictObject({
+      /** Lifetime (nextUpdate − thisUpdate) of a full CRL. */
+      fullHours: z.number().int().min(1).max(8760).default(168),
+      /** Lifetime of a delta CRL; at most fullHours (a delta must not outlive its base). */
+      deltaHours: z.number().int().min(1).max(8760).default(24),
+    })
+    .refine((crl) => crl.deltaHours <= crl.fullHours, {
+      message: 'deltaHours must not exceed fullHours (a delta CRL must not outlive its base)',
+      path: ['deltaHours'],
+    })
+    .prefault({}),
+  /** One-time SCEP challenges expire after this long (NDES: 60 minutes). */
+  challengeMinutes: z.number().int().min(1).max(10_080).default(60),
+  /** How often CRLs are checked and refreshed (one node at a time, through a lease). */
+  schedulerIntervalMinutes: z.number().int().min(1).max(1440).default(15),
 });
 
 const fields = z.strictObject({
@@ -255,6 +322,7 @@ const fields = z.strictObject({
       apiToken: secret(z.string().min(32, 'must be at least 32 characters')).optional(),
     })
     .prefault({}),
+  pki: pki.prefault({}),
   gateway: gateway.prefault({}),
 });
 

@@ -29,11 +29,31 @@ export const errorCatalogue = {
     status: 422,
     message: 'This mailbox provider is not supported by this Herald version.',
   },
+  // gateway
+  gateway_rule_not_found: { status: 404, message: 'No such gateway rule.' },
+  // certificate authority (src/pki/errors.ts: a PkiError becomes the HeraldError of its code)
+  pki_invalid_template: { status: 400, message: 'The certificate template is not valid.' },
+  pki_template_exists: { status: 409, message: 'A certificate template with this name exists already.' },
+  pki_template_not_found: { status: 404, message: 'No such certificate template.' },
+  pki_invalid_values: {
+    status: 400,
+    message: 'The lookup values do not fill the certificate template.',
+  },
+  pki_invalid_csr: { status: 400, message: 'The certificate signing request is not valid.' },
+  pki_key_rejected: { status: 400, message: 'The key does not meet the template or CA requirements.' },
+  pki_certificate_not_found: { status: 404, message: 'No certificate with this serial was issued here.' },
+  pki_invalid_reason: { status: 400, message: 'Unknown or refused revocation reason.' },
+  pki_import_failed: { status: 400, message: 'The CA could not be imported.' },
+  pki_unavailable: { status: 503, message: 'The certificate authority is not available.' },
   // Exchange
   exchange_auth_failed: { status: 502, message: 'Exchange refused the mailbox credentials.' },
   exchange_unreachable: { status: 502, message: 'Exchange could not be reached.' },
   exchange_busy: { status: 503, message: 'Exchange is busy; try again later.' },
   exchange_error: { status: 502, message: 'Exchange answered with an error.' },
+  mailbox_blocked: {
+    status: 403,
+    message: "The secure email gateway's compliance policy blocks this mailbox or device.",
+  },
   // server side
   unavailable: { status: 503, message: 'The service is not available right now.' },
   internal_error: { status: 500, message: 'An internal error occurred.' },
@@ -61,6 +81,14 @@ export class HeraldError extends Error {
     this.code = code;
     this.status = errorCatalogue[code].status;
     this.details = options.details;
+  }
+
+  /**
+   * Fastify's name for the status, so an encapsulated plugin with its own error handler (SCEP,
+   * which answers plain text) still answers a HeraldError from a shared hook (413) with its status.
+   */
+  get statusCode(): number {
+    return this.status;
   }
 
   /** The JSON body the device API sends: `{"error": {"code", "message", ...details}}`. */

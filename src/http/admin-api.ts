@@ -1,8 +1,9 @@
 /**
  * Admin API v1 (docs/admin-api.md), mounted under `/api/admin/v1`: subscription health of the
  * registrations, read through notify's RegistrationInspector (the same objects `herald
- * registrations` prints). Every route needs the admin token (`Authorization: Bearer`). The
- * routes are hidden from the device API's OpenAPI document.
+ * registrations` prints), and the gateway's compliance rules (gateway-rules-api.ts). Every
+ * route needs the admin token (`Authorization: Bearer`). The routes are hidden from the device
+ * API's OpenAPI document.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
@@ -10,12 +11,16 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HeraldError } from '../errors/index.ts';
 import { MAX_PAGE, PLATFORMS, REGISTRATION_STATES, type RegistrationInspector } from '../notify/index.ts';
+import type { GatewayRuleRepository } from '../store/index.ts';
+import { gatewayRulesApi } from './gateway-rules-api.ts';
 import { errorBody } from './schemas.ts';
 
 export interface AdminApiDeps {
   inspector: RegistrationInspector;
   /** The admin bearer token (config `admin.apiToken` or `<dataDir>/admin.token`). */
   token: string;
+  /** The gateway's compliance rules (`/gateway/rules`, gateway-rules-api.ts). */
+  gatewayRules: GatewayRuleRepository;
 }
 
 function sha256(value: string): Buffer {
@@ -174,5 +179,7 @@ export function adminApi(deps: AdminApiDeps): FastifyPluginAsync {
       },
       async () => deps.inspector.overview(),
     );
+
+    await app.register(gatewayRulesApi({ gatewayRules: deps.gatewayRules }));
   };
 }

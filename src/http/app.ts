@@ -18,6 +18,7 @@ import { deviceApi } from './device-api.ts';
 import { sendJsonError } from './errors.ts';
 import { ewsCallback } from './ews-callback.ts';
 import { metricsRoute } from './metrics.ts';
+import { type PkiProvider, pkiRoutes } from './pki/index.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -41,6 +42,8 @@ export interface AppDeps {
   adminToken: string;
   /** Served at `/metrics` behind the admin token. */
   metrics: Metrics;
+  /** The certificate authority (`/pki`, `/api/pki/v1`); absent when `pki.enabled` is false. */
+  pki?: PkiProvider;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -113,9 +116,17 @@ export async function buildApp(deps: AppDeps) {
     },
     { prefix: '/api/ens' },
   );
-  await app.register(adminApi({ inspector: deps.inspector, token: deps.adminToken }), {
-    prefix: '/api/admin/v1',
-  });
+  await app.register(
+    adminApi({ inspector: deps.inspector, token: deps.adminToken, gatewayRules: deps.store.gatewayRules }),
+    {
+      prefix: '/api/admin/v1',
+    },
+  );
   await app.register(metricsRoute({ metrics: deps.metrics, token: deps.adminToken }));
+  if (deps.pki) {
+    await app.register(
+      pkiRoutes({ pki: deps.pki, token: deps.adminToken, logger: deps.logger, publicUrl: deps.publicUrl }),
+    );
+  }
   return app;
 }

@@ -5,10 +5,13 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { HeraldError } from '../errors/index.ts';
+import { isPkiError } from '../pki/index.ts';
 
 /** Map any error thrown while handling a request to a HeraldError. */
 export function toHeraldError(error: unknown): HeraldError {
   if (error instanceof HeraldError) return error;
+  // The CA's codes are in the catalogue with the same status; its messages are public by design.
+  if (isPkiError(error)) return new HeraldError(error.code, { message: error.message, cause: error });
   if (hasZodFastifySchemaValidationErrors(error)) {
     const problems = error.validation.map((v) => {
       const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');

@@ -47,7 +47,7 @@ function redactPaths(): string[] {
 export function redactUrl(url: string): string {
   return url
     .replace(/(\/notify\/[A-Za-z0-9_-]+)\.[^/?#]*/g, '$1.<redacted>')
-    .replace(/([?&](?:key|token|code|email)=)[^&#]*/gi, '$1<redacted>');
+    .replace(/([?&](?:key|token|code|email|user|enrollmentUser|message)=)[^&#]*/gi, '$1<redacted>');
 }
 
 export interface LogOptions {

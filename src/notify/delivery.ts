@@ -75,6 +75,8 @@ interface Fetched {
   itemGone?: boolean;
   /** Exchange refused the credentials. */
   authFailed?: boolean;
+  /** Herald's secure email gateway refused the mailbox (compliance rule): no push at all. */
+  blocked?: boolean;
   /** A transient failure left fields unfetched. */
   transient?: HeraldError;
 }
@@ -261,6 +263,20 @@ export class DeliveryWorker {
     const fetched = await this.#fetch(event, registration, payload, policy);
     if (fetched.transient && event.attempts < this.#o.settings.maxAttempts) {
       return this.#retryOrGiveUp(event, fetched.transient.code, retryAfterOf(fetched.transient));
+    }
+    if (fetched.blocked) {
+      // A blocked user's notifications stop: the gateway's rule decides, not the push service.
+      logger.info(
+        { registrationId: registration.id, outboxId: event.id },
+        'the gateway blocks this mailbox: no push',
+      );
+      await store.outbox.fail(
+        event.id,
+        'mailbox_blocked',
+        { final: true },
+        { owner: this.#owner, payload: erased },
+      );
+      return 'failed';
     }
     if (fetched.authFailed) await this.#needsCredentials(registration);
 
@@ -469,6 +485,7 @@ export class DeliveryWorker {
       const error = outcome.reason;
       if (!(error instanceof HeraldError)) throw error;
       if (error.code === 'exchange_auth_failed') fetched.authFailed = true;
+      else if (error.code === 'mailbox_blocked') fetched.blocked = true;
       else if (error.details?.responseCode === 'ErrorItemNotFound') fetched.itemGone = true;
       else if (TRANSIENT_EXCHANGE.has(error.code)) fetched.transient = error;
       else

@@ -50,6 +50,12 @@ export interface RegistrationServiceOptions {
   now?: () => number;
   /** Which apps have push credentials; a device of an app without them is refused. */
   pushApps: PushSenderLookup;
+  /**
+   * Runs before a registration is deleted (the CA revokes the device's certificates). A failure
+   * fails the delete, so the device's retry tries both again: a registration is never gone while
+   * its certificates stay valid.
+   */
+  onUnenrol?: (registrationId: string) => Promise<unknown>;
 }
 
 export class RegistrationService {
@@ -240,6 +246,7 @@ export class RegistrationService {
    */
   async delete(tenant: Tenant, id: string): Promise<void> {
     await this.#require(tenant, id);
+    await this.#o.onUnenrol?.(id);
     await this.#o.store.registrations.delete(id);
     this.#o.logger.info({ registrationId: id, tenantId: tenant.id }, 'registration deleted');
   }

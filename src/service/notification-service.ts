@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { HeraldConfig } from '../config/index.ts';
-import { loadOrCreateAdminToken, loadOrCreateMasterKey, type MasterKey } from '../crypto/index.ts';
+import { loadOrCreateMasterKey, type MasterKey } from '../crypto/index.ts';
 import { createEwsClient, type EwsClient, type EwsClientHandle } from '../exchange/ews/index.ts';
 import { buildApp, type HeraldApp } from '../http/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
@@ -26,6 +26,8 @@ import { createPushSenders, type PushSenders } from '../push/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { TenantService } from '../tenants/index.ts';
 import { VERSION } from '../version.ts';
+import { loadAdminToken } from './admin-token.ts';
+import { pkiSettingsFrom, ServedCertificateAuthority } from './certificate-authority.ts';
 import { sharedProviderTokens } from './provider-tokens.ts';
 
 export interface NotificationService {
@@ -44,6 +46,11 @@ export interface NotificationService {
   metrics: Metrics;
   /** Registration health as the admin API shows it. */
   inspector: RegistrationInspector;
+  /**
+   * The certificate authority (undefined when `pki.enabled` is false): an existing CA is opened
+   * at start, a new one created when first needed (`ca.get()`).
+   */
+  ca: ServedCertificateAuthority | undefined;
   /** The file holding the admin API token; undefined when it comes from the configuration. */
   adminTokenFile: string | undefined;
   /** Where it listens, once `listen()` has run. */
@@ -58,6 +65,16 @@ export interface ServiceOverrides {
   /** Push senders (default: built from the configured tenants' apps). */
   senders?: PushSenderLookup & { close?(): Promise<void> };
   now?: () => number;
+}
+
+/** `exchange.gateway` as the EWS client takes it: the origin, and Herald's certificate read once. */
+function ewsGateway(gateway: NonNullable<HeraldConfig['exchange']['gateway']>) {
+  return {
+    origin: gateway.url,
+    ...(gateway.certFile && gateway.keyFile
+      ? { cert: readFileSync(gateway.certFile, 'utf8'), key: readFileSync(gateway.keyFile, 'utf8') }
+      : {}),
+  };
 }
 
 export function userAgent(publicUrl: string): string {
@@ -80,20 +97,6 @@ export async function openData(
     throw error;
   }
   return { store, master };
-}
-
-/** Where the admin API token is kept when the configuration gives none. */
-function adminTokenFile(config: HeraldConfig): string {
-  return `${config.dataDir.replace(/\/+$/, '')}/admin.token`;
-}
-
-/** `admin.apiToken`, else the token in `<dataDir>/admin.token`, generated on first start. */
-function loadAdminToken(config: HeraldConfig, logger: Logger): { token: string; file: string | undefined } {
-  if (config.admin.apiToken) return { token: config.admin.apiToken, file: undefined };
-  const file = adminTokenFile(config);
-  const { token, created } = loadOrCreateAdminToken(file);
-  if (created) logger.info({ file }, 'generated the admin API token; it is in this file (mode 0600)');
-  return { token, file };
 }
 
 /**
@@ -138,6 +141,7 @@ export async function createNotificationService(
         timeoutMs: config.exchange.timeoutSeconds * 1000,
         ca: trustedCas,
         ...(config.proxy?.url ? { proxyUrl: config.proxy.url } : {}),
+        ...(config.exchange.gateway ? { gateway: ewsGateway(config.exchange.gateway) } : {}),
       });
   const ews: EwsClient = overrides.ews ?? ownEws!;
   let ownSenders: PushSenders | undefined;
@@ -191,6 +195,17 @@ export async function createNotificationService(
     beforePass: () => lastSeen.flush(),
     onEnqueued: wakeDelivery,
   });
+  const ca = config.pki.enabled
+    ? new ServedCertificateAuthority({
+        store,
+        master,
+        publicUrl: config.publicUrl,
+        logger,
+        settings: pkiSettingsFrom(config.pki),
+        owner: delivery.owner,
+        ...(overrides.now ? { now: overrides.now } : {}),
+      })
+    : undefined;
   const registrations = new RegistrationService({
     store,
     tenants,
@@ -201,10 +216,13 @@ export async function createNotificationService(
     statusFrequencyMinutes: config.exchange.statusFrequencyMinutes,
     pushApps: senders,
     now,
+    ...(ca ? { onUnenrol: (id: string) => ca.revokeForRegistration(id) } : {}),
   });
   const inspector = new RegistrationInspector({ store, master, now, watchdog: config.watchdog });
   let app: HeraldApp;
   try {
+    // An existing CA is opened now: its CRLs made fresh, its scheduler started (docs/pki.md).
+    await ca?.start();
     app = await buildApp({
       logger,
       store,
@@ -220,8 +238,10 @@ export async function createNotificationService(
       inspector,
       adminToken: admin.token,
       metrics,
+      ...(ca ? { pki: ca } : {}),
     });
   } catch (error) {
+    await ca?.close();
     await lastSeen.close();
     await ownSenders?.close();
     await ownEws?.close();
@@ -241,6 +261,7 @@ export async function createNotificationService(
     watchdog,
     metrics,
     inspector,
+    ca,
     adminTokenFile: admin.file,
     url: undefined,
     async listen() {
@@ -264,6 +285,8 @@ export async function createNotificationService(
         );
       }
       await lastSeen.close();
+      // The CA's scheduler hands its lease on while the store is still open.
+      await ca?.close();
       await ownSenders?.close();
       await ownEws?.close();
       await store.close();

@@ -98,7 +98,21 @@ forEachDatabase('migrations/running migrate twice is a no-op', async (store) => 
   assert.deepEqual(await tables(), before);
   assert.deepEqual(
     before.filter((n) => !n.startsWith('kysely_')),
-    ['deliveries', 'leases', 'outbox', 'provider_tokens', 'registrations', 'tenant_keys', 'tenants'],
+    [
+      'deliveries',
+      'gateway_rules',
+      'leases',
+      'outbox',
+      'pki_authorities',
+      'pki_certificates',
+      'pki_challenges',
+      'pki_crls',
+      'pki_templates',
+      'provider_tokens',
+      'registrations',
+      'tenant_keys',
+      'tenants',
+    ],
   );
   // Data survives, and each migration was recorded once.
   assert.equal((await store.tenants.list()).length, 1);
@@ -107,7 +121,7 @@ forEachDatabase('migrations/running migrate twice is a no-op', async (store) => 
   );
   assert.deepEqual(
     applied.rows.map((r) => r.name),
-    ['0001_initial', '0002_subscription_health', '0003_provider_tokens'],
+    ['0001_initial', '0002_subscription_health', '0003_provider_tokens', '0004_gateway_rules', '0005_pki'],
   );
 });
 

@@ -11,8 +11,10 @@ import { migrationProvider } from './migrations/index.ts';
 import { openPostgres } from './postgres.ts';
 import { inTransaction, type RepositoryContext } from './repositories/context.ts';
 import { deliveryRepository } from './repositories/deliveries.ts';
+import { gatewayRuleRepository } from './repositories/gateway-rules.ts';
 import { leaseRepository } from './repositories/leases.ts';
 import { outboxRepository } from './repositories/outbox.ts';
+import { pkiRepositories } from './repositories/pki-repositories.ts';
 import { providerTokenRepository } from './repositories/provider-tokens.ts';
 import { registrationRepository } from './repositories/registrations.ts';
 import { tenantKeyRepository } from './repositories/tenant-keys.ts';
@@ -21,8 +23,10 @@ import type { Database } from './schema.ts';
 import { openSqlite } from './sqlite.ts';
 import type {
   DeliveryRepository,
+  GatewayRuleRepository,
   LeaseRepository,
   OutboxRepository,
+  PkiRepositories,
   ProviderTokenRepository,
   RegistrationRepository,
   TenantKeyRepository,
@@ -31,6 +35,7 @@ import type {
 
 export { StoreConflictError, StoreError, type StoreErrorCode, StoreInvalidError } from './errors.ts';
 export type { DialectName } from './migrations/columns.ts';
+export { USER_AGENT_PATTERN_MAX } from './repositories/gateway-rules.ts';
 export { TENANT_ID } from './repositories/tenants.ts';
 export type { Database } from './schema.ts';
 export type * from './types.ts';
@@ -43,6 +48,9 @@ export interface Repositories {
   readonly deliveries: DeliveryRepository;
   readonly leases: LeaseRepository;
   readonly providerTokens: ProviderTokenRepository;
+  readonly gatewayRules: GatewayRuleRepository;
+  /** The certificate authority: authorities, templates, certificates, CRLs, challenges. */
+  readonly pki: PkiRepositories;
 }
 
 /** Repositories bound to one transaction. */
@@ -79,6 +87,8 @@ function repositories(ctx: RepositoryContext): Repositories {
     deliveries: deliveryRepository(ctx),
     leases: leaseRepository(ctx),
     providerTokens: providerTokenRepository(ctx),
+    gatewayRules: gatewayRuleRepository(ctx),
+    pki: pkiRepositories(ctx),
   };
 }
 
@@ -139,6 +149,16 @@ async function connect(url: string, options: StoreOptions): Promise<Opened> {
   );
 }
 
+/**
+ * Seen while another session creates, alters or drops its own schema: 42703 undefined_column,
+ * 42P01 undefined_table, 3F000 invalid_schema_name, XX000 "cache lookup failed".
+ */
+function isCatalogRace(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (code === '42703' || code === '42P01' || code === '3F000') return true;
+  return code === 'XX000' && typeof message === 'string' && message.includes('cache lookup failed');
+}
+
 export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
   const log = options.log ?? (() => {});
   const { db, dialect, schema } = await connect(url, options);
@@ -157,7 +177,15 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
         // several Herald schemas in one database it must be ours.
         migrationTableSchema: await schema(),
       });
-      const { error, results } = await migrator.migrateToLatest();
+      let { error, results } = await migrator.migrateToLatest();
+      // Kysely's migrator looks for its tables by introspecting every schema of the database;
+      // DDL running at that moment in another schema (another Herald sharing the database with
+      // ?schema=, a test run) can make that catalog query fail with "does not exist". Nothing was
+      // changed then, so it is safe to try again, a bounded number of times.
+      for (let retry = 0; retry < 3 && error && isCatalogRace(error); retry++) {
+        log(`store: migration retried after a concurrent schema change elsewhere in the database`);
+        ({ error, results } = await migrator.migrateToLatest());
+      }
       for (const result of results ?? []) {
         log(
           `store: migration ${result.migrationName} ${result.status === 'Success' ? 'applied' : result.status}`,

@@ -6,9 +6,14 @@ import type { Generated } from 'kysely';
 import type {
   ContentPolicy,
   DeliveryStatus,
+  GatewayRuleAction,
   MailProvider,
   OutboxKind,
   OutboxStatus,
+  PkiAuthorityRole,
+  PkiCertificateStatus,
+  PkiChallengeMode,
+  PkiCrlKind,
   Platform,
   PushEnvironment,
   PushProvider,
@@ -103,6 +108,92 @@ export interface ProviderTokensTable {
   updated_at: number | null;
 }
 
+export interface GatewayRulesTable {
+  id: string;
+  action: GatewayRuleAction;
+  priority: number;
+  device_id: string | null;
+  device_type: string | null;
+  /** Lower-cased. */
+  user_name: string | null;
+  /** Regular expression source. */
+  user_agent: string | null;
+  reason: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PkiAuthoritiesTable {
+  id: string;
+  role: PkiAuthorityRole;
+  subject: string;
+  fingerprint: string;
+  certificate: Uint8Array;
+  private_key_enc: string | null;
+  issuer_id: string | null;
+  /** 0 or 1. */
+  active: number;
+  not_before: number;
+  not_after: number;
+  created_at: number;
+}
+
+export interface PkiTemplatesTable {
+  name: string;
+  subject: string;
+  san_email: string | null;
+  san_upn: string | null;
+  key_size: number;
+  days: number;
+  renew_days: number;
+  challenge: PkiChallengeMode;
+  challenge_secret_enc: string | null;
+  /** 0 or 1. */
+  revoke_on_unenrol: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PkiCertificatesTable {
+  serial: string;
+  authority_id: string;
+  template: string | null;
+  subject: string;
+  san_email: string | null;
+  san_upn: string | null;
+  not_before: number;
+  not_after: number;
+  status: PkiCertificateStatus;
+  revoked_at: number | null;
+  revocation_reason: string | null;
+  registration_id: string | null;
+  transaction_id: string | null;
+  certificate: Uint8Array;
+  created_at: number;
+}
+
+export interface PkiCrlsTable {
+  authority_id: string;
+  crl_number: number;
+  kind: PkiCrlKind;
+  base_number: number | null;
+  this_update: number;
+  next_update: number;
+  der: Uint8Array;
+  created_at: number;
+}
+
+export interface PkiChallengesTable {
+  hash: string;
+  template: string;
+  /** JSON object of lookup values. */
+  lookup_values: string;
+  registration_id: string | null;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   tenant_keys: TenantKeysTable;
@@ -111,4 +202,10 @@ export interface Database {
   deliveries: DeliveriesTable;
   leases: LeasesTable;
   provider_tokens: ProviderTokensTable;
+  gateway_rules: GatewayRulesTable;
+  pki_authorities: PkiAuthoritiesTable;
+  pki_templates: PkiTemplatesTable;
+  pki_certificates: PkiCertificatesTable;
+  pki_crls: PkiCrlsTable;
+  pki_challenges: PkiChallengesTable;
 }

@@ -410,3 +410,288 @@ export interface ProviderTokenRepository {
     expectedIssuedAt: EpochMs | null,
   ): Promise<boolean>;
 }
+
+// ---------------------------------------------------------------- gateway rules
+
+export type GatewayRuleAction = 'allow' | 'block';
+
+/**
+ * A compliance rule of the secure email gateway (operator.md, Gateway section). How the
+ * gateway applies the list:
+ *
+ * - rules are evaluated in `priority` order, lower first (ties: older first), and the first
+ *   rule that matches decides: `block` refuses the request (403, counted), `allow` lets it
+ *   through;
+ * - a rule matches when every matcher it sets matches (unset matchers, null, match anything):
+ *   `deviceId` and `deviceType` equal the request's ActiveSync DeviceId / DeviceType ignoring
+ *   case; `user` equals, ignoring case, any of the request's identities (e.g. the UPN and
+ *   email address in the client certificate); `userAgent` is a regular expression tested
+ *   (`RegExp.prototype.test`, unanchored) against the User-Agent header;
+ * - when no rule matches, `gateway.policy.default` (allow or block) decides.
+ *
+ * Rules live in the database; the gateway reloads them every few seconds, so a change applies
+ * without a restart.
+ */
+export interface GatewayRule {
+  /** Random, `rule_` + base64url; chosen by the store. */
+  id: string;
+  action: GatewayRuleAction;
+  /** Lower first; several rules may share a priority. */
+  priority: number;
+  /** ActiveSync DeviceId (MS-ASHTTP 2.2.1.1.1.2.3), as entered; matched ignoring case. */
+  deviceId: string | null;
+  /** ActiveSync DeviceType (e.g. `iPhone`, `Android`), as entered; matched ignoring case. */
+  deviceType: string | null;
+  /** A UPN or an email address, stored lower-cased; matched ignoring case. */
+  user: string | null;
+  /**
+   * Source of a JavaScript regular expression, compiled without flags (`new RegExp(userAgent)`):
+   * case-sensitive unless the pattern says otherwise, e.g. `(?i:outlook)`. At most 500 characters.
+   */
+  userAgent: string | null;
+  /** Why the rule exists; shown to operators (and in the gateway's log line for a block). */
+  reason: string;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+export interface NewGatewayRule {
+  action: GatewayRuleAction;
+  /** Default: the highest priority in use + 10 (10 for the first rule), i.e. evaluated last. */
+  priority?: number;
+  deviceId?: string | null;
+  deviceType?: string | null;
+  user?: string | null;
+  userAgent?: string | null;
+  reason: string;
+}
+
+export interface GatewayRuleRepository {
+  /**
+   * Strings are trimmed; `user` is lower-cased.
+   * @throws StoreInvalidError when no matcher is set, a matcher or the reason is empty, the
+   * user agent is not a valid JavaScript regular expression or longer than 500 characters, or
+   * the priority is not an integer in the database's integer range.
+   */
+  add(input: NewGatewayRule): Promise<GatewayRule>;
+  /** Every rule in evaluation order: priority, then created_at, then id. */
+  list(): Promise<GatewayRule[]>;
+  get(id: string): Promise<GatewayRule | undefined>;
+  /** @returns false when there is no such rule. */
+  remove(id: string): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------- certificate authority (pki)
+
+export type PkiAuthorityRole = 'root' | 'issuing';
+
+/** A CA certificate of Herald's PKI, with its key sealed by the caller. */
+export interface PkiAuthority {
+  /** Random; names the CA in URLs (`/pki/crl/<id>.crl`, `/pki/ca/<id>.crt`). */
+  id: string;
+  role: PkiAuthorityRole;
+  subject: string;
+  /** sha-256 hex of the DER certificate. */
+  fingerprint: string;
+  certificateDer: Buffer;
+  /** PKCS #8 sealed by the caller under the master key; null for a root imported without its key. */
+  privateKeyEnc: string | null;
+  /** The authority that signed this one; null for a root. */
+  issuerId: string | null;
+  /** At most one active authority per role; inactive ones keep publishing CRLs for what they issued. */
+  active: boolean;
+  notBefore: EpochMs;
+  notAfter: EpochMs;
+  createdAt: EpochMs;
+}
+
+export type NewPkiAuthority = Omit<PkiAuthority, 'createdAt'>;
+
+export interface PkiAuthorityRepository {
+  /**
+   * @throws StoreConflictError when an authority with this id or certificate exists, or when it is
+   * active and its role has an active authority already (run `deactivate` first, in a transaction).
+   */
+  insert(authority: NewPkiAuthority): Promise<PkiAuthority>;
+  get(id: string): Promise<PkiAuthority | undefined>;
+  findByFingerprint(fingerprint: string): Promise<PkiAuthority | undefined>;
+  active(role: PkiAuthorityRole): Promise<PkiAuthority | undefined>;
+  /** Oldest first. */
+  list(): Promise<PkiAuthority[]>;
+  /** Makes the active authority of `role` inactive. @returns whether there was one. */
+  deactivate(role: PkiAuthorityRole): Promise<boolean>;
+  /** @throws StoreConflictError when another authority of its role is active. */
+  activate(id: string): Promise<boolean>;
+}
+
+/** `static`: one shared secret in the template; `dynamic`: one-time challenges bound to lookup values. */
+export type PkiChallengeMode = 'static' | 'dynamic';
+
+/** A certificate template; the pki module validates it, the store only keeps it. */
+export interface PkiTemplate {
+  name: string;
+  /** Subject DN template, e.g. `CN={DeviceUid},O=Contoso`. */
+  subject: string;
+  /** rfc822Name SAN template, e.g. `{EmailAddress}`; null: none. */
+  sanEmail: string | null;
+  /** UPN otherName SAN template, e.g. `{UserPrincipalName}`; null: none. */
+  sanUpn: string | null;
+  keySize: number;
+  days: number;
+  renewDays: number;
+  challenge: PkiChallengeMode;
+  /** The static challenge sealed by the caller; null for `dynamic`. */
+  challengeSecretEnc: string | null;
+  revokeOnUnenrol: boolean;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+export type NewPkiTemplate = Omit<PkiTemplate, 'createdAt' | 'updatedAt'>;
+
+export interface PkiTemplateRepository {
+  /** @throws StoreConflictError when a template of this name exists. */
+  create(template: NewPkiTemplate): Promise<PkiTemplate>;
+  get(name: string): Promise<PkiTemplate | undefined>;
+  /** By name. */
+  list(): Promise<PkiTemplate[]>;
+}
+
+export type PkiCertificateStatus = 'issued' | 'revoked';
+
+export interface PkiCertificate {
+  /** Lower-case hex, no leading zero bytes. */
+  serial: string;
+  authorityId: string;
+  template: string | null;
+  subject: string;
+  sanEmail: string | null;
+  sanUpn: string | null;
+  notBefore: EpochMs;
+  notAfter: EpochMs;
+  status: PkiCertificateStatus;
+  revokedAt: EpochMs | null;
+  /** RFC 5280 §5.3.1 reason name, e.g. `keyCompromise`. */
+  revocationReason: string | null;
+  registrationId: string | null;
+  /** SCEP transactionID of the request it answered. */
+  transactionId: string | null;
+  certificateDer: Buffer;
+  createdAt: EpochMs;
+}
+
+export type NewPkiCertificate = Omit<
+  PkiCertificate,
+  'status' | 'revokedAt' | 'revocationReason' | 'createdAt'
+>;
+
+/** Filters of {@link PkiCertificateRepository.list}; combined with AND. */
+export interface PkiCertificateFilter {
+  authorityId?: string;
+  status?: PkiCertificateStatus;
+  template?: string;
+  registrationId?: string;
+  limit: number;
+}
+
+/** What a CRL entry needs. */
+export interface PkiRevokedEntry {
+  serial: string;
+  revokedAt: EpochMs;
+  revocationReason: string | null;
+}
+
+export interface PkiCertificateRepository {
+  /** @throws StoreConflictError on a duplicate serial. */
+  insert(certificate: NewPkiCertificate): Promise<PkiCertificate>;
+  get(serial: string): Promise<PkiCertificate | undefined>;
+  /** The newest certificate issued for this SCEP transaction. */
+  findByTransaction(transactionId: string): Promise<PkiCertificate | undefined>;
+  /** Newest first. */
+  list(filter: PkiCertificateFilter): Promise<PkiCertificate[]>;
+  /**
+   * Compare-and-set `issued` → `revoked`. @returns the revoked certificate, or undefined when
+   * there is no such certificate or it was revoked already.
+   */
+  revoke(serial: string, reason: string, at: EpochMs): Promise<PkiCertificate | undefined>;
+  /**
+   * Revoked certificates of `authorityId` still valid at `notExpiredAt` (expired ones may leave
+   * a CRL, RFC 5280 §3.3), revoked at or after `revokedSince` when given; ordered by serial.
+   */
+  revoked(
+    authorityId: string,
+    options: { notExpiredAt: EpochMs; revokedSince?: EpochMs },
+  ): Promise<PkiRevokedEntry[]>;
+}
+
+export type PkiCrlKind = 'full' | 'delta';
+
+export interface PkiCrl {
+  authorityId: string;
+  /** One sequence per authority for full and delta CRLs (RFC 5280 §5.2.3). */
+  number: number;
+  kind: PkiCrlKind;
+  /** Delta CRLs: the number of the full CRL they complete (§5.2.4); null for full CRLs. */
+  baseNumber: number | null;
+  thisUpdate: EpochMs;
+  nextUpdate: EpochMs;
+  der: Buffer;
+  createdAt: EpochMs;
+}
+
+export type NewPkiCrl = Omit<PkiCrl, 'createdAt'>;
+
+export interface PkiCrlRepository {
+  /** @throws StoreConflictError when this authority has a CRL of this number (another node won). */
+  insert(crl: NewPkiCrl): Promise<PkiCrl>;
+  /** The highest-numbered CRL of this kind. */
+  latest(authorityId: string, kind: PkiCrlKind): Promise<PkiCrl | undefined>;
+  /** The highest CRL number used so far; 0 when none. */
+  lastNumber(authorityId: string): Promise<number>;
+  /** Deletes this authority's CRLs numbered below `belowNumber`. @returns how many. */
+  prune(authorityId: string, belowNumber: number): Promise<number>;
+}
+
+/** Values a template's placeholders are filled with (`{EmailAddress}` etc.). */
+export type PkiLookupValues = Partial<
+  Record<'EnrollmentUser' | 'DeviceUid' | 'EmailAddress' | 'UserPrincipalName', string>
+>;
+
+/** A one-time SCEP challenge (NDES's dynamic challenge); only its hash is stored. */
+export interface PkiChallenge {
+  /** sha-256 hex of the challenge password. */
+  hash: string;
+  template: string;
+  lookupValues: PkiLookupValues;
+  registrationId: string | null;
+  expiresAt: EpochMs;
+  usedAt: EpochMs | null;
+  createdAt: EpochMs;
+}
+
+export type NewPkiChallenge = Pick<
+  PkiChallenge,
+  'hash' | 'template' | 'lookupValues' | 'registrationId' | 'expiresAt'
+>;
+
+export interface PkiChallengeRepository {
+  insert(challenge: NewPkiChallenge): Promise<PkiChallenge>;
+  get(hash: string): Promise<PkiChallenge | undefined>;
+  /**
+   * Single use, in one statement: marks the challenge used at `now` if it is unused and has not
+   * expired (`used_at is null and expires_at > now`). Of concurrent calls exactly one gets it.
+   * @returns the challenge, or undefined when unknown, used or expired.
+   */
+  consume(hash: string, now: EpochMs): Promise<PkiChallenge | undefined>;
+  /** Deletes challenges that expired before `before`. @returns how many. */
+  deleteExpired(before: EpochMs): Promise<number>;
+}
+
+/** The certificate authority's repositories, grouped as `store.pki`. */
+export interface PkiRepositories {
+  readonly authorities: PkiAuthorityRepository;
+  readonly templates: PkiTemplateRepository;
+  readonly certificates: PkiCertificateRepository;
+  readonly crls: PkiCrlRepository;
+  readonly challenges: PkiChallengeRepository;
+}

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -396,6 +396,10 @@ for (const database of databases()) {
         assert.ok(names.includes(expected), `${expected} in ${names.join(', ')}`);
       }
       const auth = { authorization: `Bearer ${token}` };
+      // The admin API's token check comes first; with it, the body limit is what answers.
+      const adminAuth = {
+        authorization: `Bearer ${readFileSync(join(herald.dataDir, 'admin.token'), 'utf8').trim()}`,
+      };
       for (const [method, path] of routes) {
         if (method === 'HEAD') continue; // HEAD answers carry no body to check; GET covers the route.
         const isCallback = path.includes('/ews/notify/');
@@ -404,7 +408,11 @@ for (const database of databases()) {
           : `${herald.url}${path.replace(':id', registrationId).replace(/:\w+/g, 'x')}`;
         const limit = isCallback ? NOTIFICATION_BYTES : BODY_BYTES;
         const what = `${method} ${path}`;
-        const headers = { ...(isCallback ? xml : json), ...(path.startsWith('/api/ens/v1/') ? auth : {}) };
+        const headers = {
+          ...(isCallback ? xml : json),
+          ...(path.startsWith('/api/ens/v1/') ? auth : {}),
+          ...(path.startsWith('/api/admin/') || path.startsWith('/api/pki/') ? adminAuth : {}),
+        };
         const filler = isCallback ? '<x/>' : ' ';
         const oversized = filler.repeat(Math.ceil((limit + 1024) / filler.length));
         const check = (answer: Answer, how: string) => {
@@ -412,6 +420,10 @@ for (const database of databases()) {
           if (isCallback) {
             const fault = assertSoapClientFault(answer, 413, `${what} ${how}`);
             assert.match(fault, /too large/);
+          } else if (path === '/pki/scep') {
+            // SCEP clients read plain text, not Herald's JSON (src/pki/scep/routes.ts).
+            assert.equal(answer.status, 413, `${what} ${how}`);
+            assert.match(String(answer.headers['content-type']), /^text\/plain/, `${what} ${how}`);
           } else {
             // The device API, and any other route (admin API...): the JSON error format.
             assertJsonError(answer, 413, 'payload_too_large', `${what} ${how}`);

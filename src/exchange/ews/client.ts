@@ -130,6 +130,9 @@ export function createEwsClient(options: EwsClientOptions): EwsClientHandle {
   // one user's certificate must never carry another user's request. Insertion order = LRU order.
   const certificateAgents = new Map<string, Dispatcher>();
   let shared = options.dispatcher;
+  // Herald's own certificate towards its gateway (a user's certificate, for certificate auth,
+  // takes its place on that user's connections).
+  const gatewayTls = options.gateway?.cert ? { cert: options.gateway.cert, key: options.gateway.key } : {};
   let closed = false;
 
   function makeAgent(tlsOptions: Record<string, unknown>): Dispatcher {
@@ -150,7 +153,7 @@ export function createEwsClient(options: EwsClientOptions): EwsClientHandle {
   function dispatcherFor(auth: EwsAuth): Dispatcher {
     if (closed) throw new HeraldError('unavailable', { details: { reason: 'ews_client_closed' } });
     if (auth.type !== 'certificate') {
-      shared ??= makeAgent({});
+      shared ??= makeAgent(gatewayTls);
       return shared;
     }
     const key = createHash('sha256').update(auth.pkcs12).update('\0').update(auth.passphrase).digest('hex');
@@ -186,6 +189,11 @@ export function createEwsClient(options: EwsClientOptions): EwsClientHandle {
     parse: Parse<T>,
   ): Promise<T> {
     const url = new URL(target.url);
+    if (options.gateway) {
+      const origin = new URL(options.gateway.origin);
+      url.protocol = origin.protocol;
+      url.host = origin.host;
+    }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('EWS url must be http(s)');
     const headers: Record<string, string> = {
       'content-type': 'text/xml; charset=utf-8',
@@ -212,6 +220,10 @@ export function createEwsClient(options: EwsClientOptions): EwsClientHandle {
         bodyTimeout: timeoutMs,
       });
       const { statusCode } = response;
+      if (statusCode === 403 && response.headers['x-herald-gateway'] === 'blocked') {
+        await response.body.dump();
+        throw new HeraldError('mailbox_blocked', { details: { httpStatus: statusCode } });
+      }
       if (statusCode === 401 || statusCode === 403) {
         await response.body.dump();
         throw new HeraldError('exchange_auth_failed', { details: { httpStatus: statusCode } });

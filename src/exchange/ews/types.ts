@@ -58,6 +58,12 @@ export interface EwsClientOptions {
   /** Outbound HTTP proxy URL, if any. */
   proxyUrl?: string;
   /**
+   * Herald's secure email gateway: every request goes to this origin instead of the account's
+   * (same path), with Herald's own client certificate (PEM) when given. A 403 that the gateway
+   * marks `X-Herald-Gateway: blocked` becomes `mailbox_blocked`.
+   */
+  gateway?: { origin: string; cert?: string; key?: string };
+  /**
    * Dispatcher for Basic and OAuth requests (tests aim it at a local server; default: a
    * client-owned undici Agent). Certificate auth always uses client-owned per-certificate agents,
    * because the client certificate belongs to the TLS connection.

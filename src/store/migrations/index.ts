@@ -6,6 +6,8 @@ import type { Migration, MigrationProvider } from 'kysely/migration';
 import { initial } from './0001_initial.ts';
 import { subscriptionHealth } from './0002_subscription_health.ts';
 import { providerTokens } from './0003_provider_tokens.ts';
+import { gatewayRules } from './0004_gateway_rules.ts';
+import { pki } from './0005_pki.ts';
 import type { DialectName } from './columns.ts';
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
@@ -13,6 +15,8 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
     '0001_initial': initial(dialect),
     '0002_subscription_health': subscriptionHealth(dialect),
     '0003_provider_tokens': providerTokens(dialect),
+    '0004_gateway_rules': gatewayRules(dialect),
+    '0005_pki': pki(dialect),
   };
   return { getMigrations: async () => migrations };
 }
