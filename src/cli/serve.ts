@@ -12,26 +12,6 @@ export function serveCommand(): Command {
       const config = configFrom(options);
       const service = await createNotificationService(config);
       const url = await service.listen();
-      const tenants = await service.tenants.list();
-      // The command an operator runs creates the CA on its first start (in-process test servers
-      // leave that to the first use, which keeps them fast).
-      const ca = service.ca ? await service.ca.get() : undefined;
-      process.stderr.write(
-        [
-          `Herald notification service listening on ${url}`,
-          `  public URL (callbacks): ${config.publicUrl}`,
-          `  database: ${config.database.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:<hidden>@')}`,
-          `  device API: ${config.publicUrl}/api/ens  (alive: ${config.publicUrl}/api/ens/alive)`,
-          `  admin API: ${url}/api/admin/v1  (bearer token ${service.adminTokenFile ? `in ${service.adminTokenFile}` : 'from the configuration, admin.apiToken'})`,
-          ca
-            ? `  certificate authority: issuing CA ${ca.issuingId}; CRLs at ${config.publicUrl}/pki/crl/, SCEP at ${config.publicUrl}/pki/scep`
-            : '  certificate authority: off (pki.enabled is false)',
-          tenants.length === 0
-            ? '  no tenants yet: create one with `npm run herald -- tenant add <name>` (or `herald tenant add <name>`)'
-            : `  tenants: ${tenants.map((t) => t.tenantId).join(', ')}`,
-          '',
-        ].join('\n'),
-      );
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -59,5 +39,34 @@ export function serveCommand(): Command {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
+      const tenants = await service.tenants.list();
+      // The command an operator runs creates the CA on its first start (in-process test servers
+      // leave that to the first use, which keeps them fast).
+      // Signals are handled from here on: making the CA's keys takes seconds, and a SIGTERM then
+      // must still be a clean shutdown.
+      let ca: Awaited<ReturnType<NonNullable<typeof service.ca>['get']>> | undefined;
+      try {
+        ca = service.ca ? await service.ca.get() : undefined;
+      } catch (error) {
+        if (stopping) return;
+        throw error;
+      }
+      if (stopping) return;
+      process.stderr.write(
+        [
+          `Herald notification service listening on ${url}`,
+          `  public URL (callbacks): ${config.publicUrl}`,
+          `  database: ${config.database.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:<hidden>@')}`,
+          `  device API: ${config.publicUrl}/api/ens  (alive: ${config.publicUrl}/api/ens/alive)`,
+          `  admin API: ${url}/api/admin/v1  (bearer token ${service.adminTokenFile ? `in ${service.adminTokenFile}` : 'from the configuration, admin.apiToken'})`,
+          ca
+            ? `  certificate authority: issuing CA ${ca.issuingId}; CRLs at ${config.publicUrl}/pki/crl/, SCEP at ${config.publicUrl}/pki/scep`
+            : '  certificate authority: off (pki.enabled is false)',
+          tenants.length === 0
+            ? '  no tenants yet: create one with `npm run herald -- tenant add <name>` (or `herald tenant add <name>`)'
+            : `  tenants: ${tenants.map((t) => t.tenantId).join(', ')}`,
+          '',
+        ].join('\n'),
+      );
     });
 }
