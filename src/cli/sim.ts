@@ -36,13 +36,23 @@ function mailboxes(passwords: string[], tokens: string[]): MailboxSpec[] {
   return [...byEmail.values()];
 }
 
+/** `NAME:VALUE` (the value may contain colons). */
+function pair(value: string, flag: string): [string, string] {
+  const at = value.indexOf(':');
+  if (at <= 0 || at === value.length - 1)
+    throw new InvalidArgumentError(`${flag} takes NAME:VALUE, not "${value}"`);
+  return [value.slice(0, at), value.slice(at + 1)];
+}
+
 export function simCommand(): Command {
   const sim = new Command('sim').description(
     'simulators of Exchange, APNs and FCM for app developers and tests',
   );
   sim
     .command('exchange')
-    .description('an Exchange Web Services push-notification simulator')
+    .description(
+      'an Exchange Web Services push-notification and Microsoft Graph change-notification simulator',
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', port, 8090)
     .option(
@@ -53,6 +63,20 @@ export function simCommand(): Command {
     .option('--manual-clock', 'time moves only through POST /sim/clock/advance')
     .option('--mailbox <email[:password]>', 'create a mailbox (repeatable)', collect, [])
     .option('--token <email:token>', 'accept a bearer token for a mailbox (repeatable)', collect, [])
+    .option('--graph-tenant <guid>', 'the simulated Entra tenant id (default: random)')
+    .option(
+      '--graph-app <clientId:secret>',
+      'register a Graph app (client credentials, Mail.Read on every mailbox; repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--graph-token <email:token>',
+      'accept a delegated Graph bearer token (Mail.Read) for a mailbox (repeatable)',
+      collect,
+      [],
+    )
+    .option('--graph-https-only', 'refuse http notification URLs, loopback ones included (as Graph does)')
     .addHelpText('after', `\n${simExchangeUsage}`)
     .action(
       async (options: {
@@ -62,6 +86,10 @@ export function simCommand(): Command {
         manualClock?: boolean;
         mailbox: string[];
         token: string[];
+        graphTenant?: string;
+        graphApp: string[];
+        graphToken: string[];
+        graphHttpsOnly?: boolean;
       }) => {
         if (options.manualClock && options.clockSpeed) {
           throw new InvalidArgumentError('--manual-clock and --clock-speed exclude each other');
@@ -73,7 +101,22 @@ export function simCommand(): Command {
           clock: options.manualClock
             ? { mode: 'manual' }
             : { mode: 'speed', factor: options.clockSpeed ?? 1 },
-          mailboxes: mailboxes(options.mailbox, options.token),
+          mailboxes: mailboxes(
+            [...options.mailbox, ...options.graphToken.map((t) => pair(t, '--graph-token')[0])],
+            options.token,
+          ),
+          graph: {
+            tenantId: options.graphTenant,
+            apps: options.graphApp.map((value) => {
+              const [clientId, secret] = pair(value, '--graph-app');
+              return { clientId, secret };
+            }),
+            tokens: options.graphToken.map((value) => {
+              const [email, token] = pair(value, '--graph-token');
+              return { email, token };
+            }),
+            allowHttpLoopback: !options.graphHttpsOnly,
+          },
           log: (line) => process.stderr.write(`${line}\n`),
         });
         closeOnSignal(sim);

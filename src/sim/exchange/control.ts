@@ -4,14 +4,15 @@
  * must be percent-encoded by the caller (encodeURIComponent).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { graphRoutes } from './graph/control.ts';
 import type { LogEntry } from './log.ts';
 import type { ExchangeSim } from './simulator.ts';
 import { SimError } from './store.ts';
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 type Handler = (ctx: { params: string[]; body: Json; query: URLSearchParams }) => Promise<unknown> | unknown;
 
-interface Route {
+export interface Route {
   method: string;
   pattern: string[];
   status?: number;
@@ -25,8 +26,9 @@ function wantsWait(body: Json, query: URLSearchParams): boolean {
   return body.wait === true || q === 'true' || q === '1' || q === '';
 }
 
-function routes(sim: ExchangeSim): Route[] {
+function routes(sim: ExchangeSim, baseUrl: () => string): Route[] {
   return [
+    ...graphRoutes(sim.graph, baseUrl),
     { method: 'GET', pattern: ['mailboxes'], handler: () => ({ mailboxes: sim.mailboxes() }) },
     {
       method: 'POST',
@@ -145,8 +147,12 @@ async function readJson(req: IncomingMessage): Promise<Json> {
   return parsed as Json;
 }
 
-export function controlHandler(sim: ExchangeSim, onError: (error: unknown) => void = () => {}) {
-  const table = routes(sim);
+export function controlHandler(
+  sim: ExchangeSim,
+  onError: (error: unknown) => void = () => {},
+  baseUrl: () => string = () => '',
+) {
+  const table = routes(sim, baseUrl);
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<number> => {
     let status = 200;
     let payload: unknown;

@@ -6,6 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { ClockOptions, ClockState } from '../clock.ts';
+import type { AppInfo, AppSpec, Attempt, GraphOptions, GraphSubscriptionInfo } from './graph/index.ts';
 import type { LogEntry } from './log.ts';
 import type { SubscriptionInfo } from './notifier.ts';
 import { createSimServer, EWS_PATH, type RequestValidator } from './server.ts';
@@ -20,6 +21,15 @@ import {
 import type { MailboxSpec } from './store.ts';
 
 export type { ClockOptions, ClockState } from '../clock.ts';
+export type {
+  AppInfo,
+  AppSpec,
+  Attempt,
+  GraphDeliveryOutcome,
+  GraphLimits,
+  GraphOptions,
+  GraphSubscriptionInfo,
+} from './graph/index.ts';
 export type { LogEntry } from './log.ts';
 export type { CallbackOutcome, DeliveryOutcome, SubscriptionInfo, SubscriptionState } from './notifier.ts';
 export type { RequestValidator } from './server.ts';
@@ -43,6 +53,32 @@ export interface ExchangeSimulatorOptions {
   callbackCa?: string | Buffer | Array<string | Buffer>;
   /** Entries kept by GET /sim/log (default 500). */
   logLimit?: number;
+  /** Microsoft Graph (token endpoint, subscriptions, notifications) on the same port. */
+  graph?: GraphOptions;
+}
+
+export interface GraphHandle {
+  tenantId: string;
+  /** {url}/{tenantId}/oauth2/v2.0/token */
+  tokenUrl: string;
+  /** {url}/v1.0 */
+  graphUrl: string;
+  /** {url}/{tenantId}/discovery/v2.0/keys */
+  jwksUri: string;
+  registerApp(spec: AppSpec): AppInfo & { secret?: string };
+  addCertificate(clientId: string, pem: string): { thumbprint: string; thumbprintSha256: string };
+  /** A delegated Mail.Read token for the mailbox (minted JWT, or accept `token` as given). */
+  delegatedToken(
+    email: string,
+    options?: { clientId?: string; lifetimeSeconds?: number; token?: string },
+  ): Promise<{ token_type: string; access_token: string; expires_in?: number }>;
+  subscriptions(): GraphSubscriptionInfo[];
+  attempts(filter?: { subscriptionId?: string; kind?: Attempt['kind'] }): Attempt[];
+  lifecycle(
+    id: string,
+    event: 'reauthorizationRequired' | 'subscriptionRemoved' | 'missed',
+  ): Promise<unknown>;
+  corruptNextSignature(id: string): GraphSubscriptionInfo;
 }
 
 export interface ExchangeSimulator {
@@ -74,6 +110,7 @@ export interface ExchangeSimulator {
   revokeToken(token: string): { revoked: boolean };
   addToken(email: string, token: string): MailboxInfo;
   log(options?: { since?: number; limit?: number; kind?: LogEntry['kind'] }): LogEntry[];
+  graph: GraphHandle;
 }
 
 export async function startExchangeSimulator(
@@ -85,6 +122,7 @@ export async function startExchangeSimulator(
     callbackTimeoutMs: options.callbackTimeoutMs,
     callbackCa: options.callbackCa,
     logLimit: options.logLimit,
+    graph: options.graph,
   });
   for (const spec of options.mailboxes ?? []) sim.createMailbox(spec);
   const server = createSimServer(sim, { validateRequests: options.validateRequests, log: options.log });
@@ -99,8 +137,10 @@ export async function startExchangeSimulator(
   const { port } = server.address() as AddressInfo;
   const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+  sim.baseUrl = url;
+  const graphInfo = sim.graph.info(url);
   options.log?.(
-    `Exchange simulator listening on ${url} (EWS at ${url}${EWS_PATH}, control API at ${url}/sim/)`,
+    `Exchange simulator listening on ${url} (EWS at ${url}${EWS_PATH}, Graph at ${graphInfo.graphUrl}, token endpoint ${graphInfo.tokenUrl}, control API at ${url}/sim/)`,
   );
 
   let closed: Promise<void> | undefined;
@@ -130,14 +170,28 @@ export async function startExchangeSimulator(
     revokeToken: (token) => sim.revokeToken(token),
     addToken: (email, token) => sim.addToken(email, token),
     log: (opts) => sim.log.list(opts),
+    graph: {
+      tenantId: graphInfo.tenantId,
+      tokenUrl: graphInfo.tokenUrl,
+      graphUrl: graphInfo.graphUrl,
+      jwksUri: graphInfo.jwksUri,
+      registerApp: (spec) => sim.graph.entra.registerApp(spec),
+      addCertificate: (clientId, pem) => sim.graph.entra.addCertificate(clientId, pem),
+      delegatedToken: async (email, opts) => sim.graph.delegatedToken(email, opts),
+      subscriptions: () => sim.graph.service.subscriptions(),
+      attempts: (filter) => sim.graph.service.attempts(filter),
+      lifecycle: (id, event) => sim.graph.service.lifecycle(id, event),
+      corruptNextSignature: (id) => sim.graph.service.corruptNextSignature(id),
+    },
   };
 }
 
-export const simExchangeUsage = `herald sim exchange: Exchange Web Services push simulator
+export const simExchangeUsage = `herald sim exchange: Exchange Web Services push and Microsoft Graph simulator
 
 Options (wired by the CLI): --host H --port N --clock-speed F (virtual time = real x F; default 1)
 or --manual-clock (time moves only through the control API), --mailbox EMAIL[:PASSWORD] and
---token EMAIL:TOKEN (both repeatable)
+--token EMAIL:TOKEN (both repeatable); Graph: --graph-tenant GUID, --graph-app CLIENT_ID:SECRET
+and --graph-token EMAIL:TOKEN (both repeatable), --graph-https-only
 
 EWS endpoint
   POST /EWS/Exchange.asmx          SOAP 1.1: Subscribe (push, Inbox), Unsubscribe, GetItem, GetFolder
@@ -169,4 +223,56 @@ Push behaviour: each delivered mail sends one SendNotification (CreatedEvent, Ne
 ModifiedEvent on the Inbox) per subscription; a StatusEvent after StatusFrequency minutes without
 traffic; failed callbacks are retried after 30 s, 60 s, 120 s... until the next interval would exceed
 StatusFrequency, then the subscription dies. Answer SubscriptionStatus Unsubscribe to end one.
+
+Graph (same port, same mailboxes; point a client's login and Graph base URLs here)
+  POST   /{tenant}/oauth2/v2.0/token                     form: grant_type=client_credentials, client_id,
+                                                         scope=https://graph.microsoft.com/.default and
+                                                         client_secret, or client_assertion_type=urn:ietf:
+                                                         params:oauth:client-assertion-type:jwt-bearer +
+                                                         client_assertion (RS256+x5t or PS256+x5t#S256,
+                                                         aud = this URL, iss = sub = client id, exp/nbf);
+                                                         {tenant} = the tenant id or a mailbox domain;
+                                                         errors: {error, error_description "AADSTS…",
+                                                         error_codes}
+  GET    /{tenant}/discovery/v2.0/keys                   JWKS of access and validation tokens (also
+                                                         /common/discovery/keys, /{tenant}/v2.0/.well-known/
+                                                         openid-configuration)
+  POST   /v1.0/subscriptions                             resource users/{id|email}/mailFolders('Inbox')/messages
+                                                         (or /mailFolders/inbox/, me/… with a delegated
+                                                         token; ?$select=… for rich data), changeType
+                                                         created,updated,deleted; handshake on
+                                                         notificationUrl and lifecycleNotificationUrl
+  GET    /v1.0/subscriptions[/{id}]   PATCH|DELETE /v1.0/subscriptions/{id}   POST …/{id}/reauthorize
+  GET    /v1.0/{users/{id}|me}/messages/{id}[?$select=subject,from,receivedDateTime,isRead]
+  GET    /v1.0/{users/{id}|me}/mailFolders('Inbox')      unreadItemCount, totalItemCount
+  Tokens: app-only JWTs carry roles ["Mail.Read"] and may use any mailbox (or only the app's
+  "mailboxes": 403 ErrorAccessDenied otherwise); delegated ones (scp Mail.Read) only their own.
+  Expired (simulator clock) or unknown tokens: 401 InvalidAuthenticationToken.
+
+Graph limits (Microsoft's documentation; all settable through startExchangeSimulator({graph}))
+  expirationDateTime at most 10080 minutes ahead (1440 with includeResourceData); clientState at
+  most 128 characters; notificationUrl must be https, except http to a loopback host (allowed by
+  default for tests; --graph-https-only refuses it); includeResourceData needs
+  encryptionCertificate (base64 DER, RSA 2048-4096) and encryptionCertificateId; the handshake
+  POST url?validationToken=… must be answered 200 text/plain with the decoded token within 10 s
+  (else 400 ValidationError); a notification must be answered 2xx within 3 s, else it is retried
+  after 1 min, 2 min, 4 min… (simulator clock) until 4 hours after the first attempt; at
+  expirationDateTime the subscription is removed.
+
+Graph control API
+  GET    /sim/graph                                      tenant id, token/JWKS/Graph URLs, limits, user ids
+  GET    /sim/graph/apps    POST /sim/graph/apps         {clientId?, secret?, certificate? (PEM),
+                                                         roles?: ["Mail.Read"], mailboxes?: [email]}
+  POST   /sim/graph/apps/{clientId}/certificates         {certificate: PEM}: accept its assertions
+  POST   /sim/graph/tokens                               {email, lifetimeSeconds?, clientId?} -> a delegated
+                                                         token; {email, token}: accept that opaque token
+  GET    /sim/graph/subscriptions[/{id}]                 state, expiry, reauthorization, held notifications
+  POST   /sim/graph/subscriptions/{id}/lifecycle         {event: reauthorizationRequired|subscriptionRemoved|
+                                                         missed}: POST it to lifecycleNotificationUrl;
+                                                         reauthorizationRequired holds change notifications
+                                                         until POST /v1.0/subscriptions/{id}/reauthorize or a
+                                                         PATCH; subscriptionRemoved deletes the subscription
+  POST   /sim/graph/subscriptions/{id}/corrupt-signature the next rich notification has a wrong dataSignature
+  GET    /sim/graph/notifications[?subscriptionId=&kind=validation|change|lifecycle]
+                                                         every attempt: status, attempt number, next retry
 `;

@@ -1,14 +1,14 @@
 /**
  * A bounded ring buffer of what the simulator received and sent, for `GET /sim/log`: EWS
  * requests (bodies included), callbacks to subscribers (both bodies), control calls (no bodies:
- * they carry passwords and tokens). Credentials are never recorded, only who authenticated.
+ * they carry passwords and tokens), Graph and token-endpoint requests (no bodies either). Credentials are never recorded, only who authenticated.
  */
 
 export interface LogEntry {
   seq: number;
   /** Virtual time (ISO) when the exchange started. */
   time: string;
-  kind: 'ews' | 'callback' | 'control';
+  kind: 'ews' | 'callback' | 'control' | 'graph';
   method: string;
   url: string;
   status?: number;

@@ -7,6 +7,7 @@ import http from 'node:http';
 import { authenticate, challenge } from './auth.ts';
 import { controlHandler } from './control.ts';
 import { handleEws, operationOf } from './ews.ts';
+import { graphHandler, isGraphPath } from './graph/http.ts';
 import type { ExchangeSim } from './simulator.ts';
 import { faultEnvelope } from './soap.ts';
 
@@ -37,7 +38,12 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<strin
 }
 
 export function createSimServer(sim: ExchangeSim, options: ServerOptions = {}): http.Server {
-  const control = controlHandler(sim, (error) => options.log?.(`control error: ${String(error)}`));
+  const control = controlHandler(
+    sim,
+    (error) => options.log?.(`control error: ${String(error)}`),
+    () => sim.baseUrl,
+  );
+  const graph = graphHandler(sim.graph, sim.log);
 
   async function ews(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const time = new Date(sim.clock.now()).toISOString();
@@ -132,21 +138,23 @@ export function createSimServer(sim: ExchangeSim, options: ServerOptions = {}): 
     const handle =
       path.toLowerCase() === EWS_PATH.toLowerCase()
         ? ews(req, res, url)
-        : path === '/sim' || path.startsWith('/sim/')
-          ? control(req, res, url).then((status) => {
-              sim.log.add({
-                time: new Date(sim.clock.now()).toISOString(),
-                kind: 'control',
-                method: req.method ?? '',
-                url: path + url.search,
-                status,
+        : isGraphPath(path)
+          ? graph(req, res, url)
+          : path === '/sim' || path.startsWith('/sim/')
+            ? control(req, res, url).then((status) => {
+                sim.log.add({
+                  time: new Date(sim.clock.now()).toISOString(),
+                  kind: 'control',
+                  method: req.method ?? '',
+                  url: path + url.search,
+                  status,
+                });
+              })
+            : Promise.resolve().then(() => {
+                const text = JSON.stringify({ error: { code: 'not_found', message: `nothing at ${path}` } });
+                res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8' });
+                res.end(text);
               });
-            })
-          : Promise.resolve().then(() => {
-              const text = JSON.stringify({ error: { code: 'not_found', message: `nothing at ${path}` } });
-              res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8' });
-              res.end(text);
-            });
     handle.catch((error: unknown) => {
       options.log?.(`request failed: ${String(error)}`);
       if (!res.headersSent) res.writeHead(500);

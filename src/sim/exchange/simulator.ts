@@ -5,6 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type ClockOptions, type ClockState, SimClock } from '../clock.ts';
+import { type GraphDeliveryOutcome, type GraphOptions, GraphSim } from './graph/index.ts';
 import { RingLog } from './log.ts';
 import { type DeliveryOutcome, Notifier, type NotifierOptions, type SubscriptionInfo } from './notifier.ts';
 import {
@@ -52,6 +53,8 @@ export interface DeliverResult {
   changeKey: string;
   /** With `wait`: one entry per live subscription that wanted the events. */
   outcomes?: DeliveryOutcome[];
+  /** With `wait`: one entry per live Graph subscription on the Inbox (first attempt). */
+  graph?: GraphDeliveryOutcome[];
 }
 
 export interface MarkReadResult {
@@ -60,11 +63,13 @@ export interface MarkReadResult {
   isRead: boolean;
   changed: boolean;
   outcomes?: DeliveryOutcome[];
+  graph?: GraphDeliveryOutcome[];
 }
 
 export interface SimulatorOptions extends NotifierOptions {
   clock?: ClockOptions;
   logLimit?: number;
+  graph?: GraphOptions;
 }
 
 const snapshot = (id: IdAndKey): IdAndKey => ({ id: id.id, changeKey: id.changeKey });
@@ -74,6 +79,9 @@ export class ExchangeSim {
   readonly clock: SimClock;
   readonly log: RingLog;
   readonly notifier: Notifier;
+  readonly graph: GraphSim;
+  /** Set once the server listens, e.g. http://127.0.0.1:8090. */
+  baseUrl = '';
 
   constructor(options: SimulatorOptions = {}) {
     this.clock = new SimClock(options.clock ?? { mode: 'manual' }, (error, label) =>
@@ -81,6 +89,14 @@ export class ExchangeSim {
     );
     this.log = new RingLog(options.logLimit);
     this.notifier = new Notifier(this.clock, this.log, () => randomBytes(33).toString('base64'), options);
+    this.graph = new GraphSim({
+      store: this.store,
+      clock: this.clock,
+      log: this.log,
+      options: options.graph,
+      callbackCa: options.callbackCa,
+      say: options.log,
+    });
   }
 
   createMailbox(spec: MailboxSpec): MailboxInfo {
@@ -93,7 +109,9 @@ export class ExchangeSim {
     if (spec.password !== undefined && typeof spec.password !== 'string') {
       throw new SimError('invalid_password', 'password must be a string');
     }
-    return this.mailboxInfo(this.store.create(spec));
+    const mailbox = this.store.create(spec);
+    this.graph.mailboxAdded(mailbox);
+    return this.mailboxInfo(mailbox);
   }
 
   mailboxes(): MailboxInfo[] {
@@ -152,8 +170,9 @@ export class ExchangeSim {
       recordEvent(mailbox, this.#inboxModified(mailbox, now)),
     ];
     const published = this.notifier.publish(mailbox, events);
+    const graph = this.graph.service.publish(mailbox, item, 'created');
     const result: DeliverResult = { itemId: item.id, changeKey: item.changeKey };
-    if (options.wait) result.outcomes = await published;
+    if (options.wait) [result.outcomes, result.graph] = await Promise.all([published, graph]);
     return result;
   }
 
@@ -182,8 +201,9 @@ export class ExchangeSim {
       recordEvent(mailbox, this.#inboxModified(mailbox, now)),
     ];
     const published = this.notifier.publish(mailbox, events);
+    const graph = this.graph.service.publish(mailbox, item, 'updated');
     const result: MarkReadResult = { itemId, changeKey: item.changeKey, isRead, changed: true };
-    if (options.wait) result.outcomes = await published;
+    if (options.wait) [result.outcomes, result.graph] = await Promise.all([published, graph]);
     return result;
   }
 
@@ -237,6 +257,7 @@ export class ExchangeSim {
 
   close(): void {
     this.notifier.close();
+    this.graph.close();
     this.clock.close();
   }
 
