@@ -15,8 +15,13 @@ declare -A PACKAGES=(
   # (test/integration/scep-certmonger.test.ts). The test talks to it over certmonger's private
   # socket (-L -P), so no D-Bus daemon is needed; its SCEP helper comes with the package.
   [scep]="certmonger"
+  # Kerberos constrained delegation: the native addon (src/gateway/kerberos/native) builds
+  # against MIT's GSS-API headers (libkrb5-dev) and links libgssapi_krb5; kinit/kvno
+  # (krb5-user) check the test KDC. The KDC itself (Samba AD DC, whose packages need their
+  # recommends) is installed and provisioned by scripts/setup-samba-kdc.sh.
+  [kerberos]="libkrb5-dev krb5-user"
 )
-FEATURES=(scep)
+FEATURES=(scep kerberos)
 
 if [ "$#" -gt 0 ]; then
   FEATURES=("$@")

@@ -106,9 +106,9 @@ describe('overrides', () => {
     },
     {
       name: 'env/list as JSON',
-      env: { HERALD_GATEWAY_KERBEROS_KDCS: '["dc1","d,c2"]' },
-      read: (c) => c.gateway.kerberos.kdcs,
-      want: ['dc1', 'd,c2'],
+      env: { HERALD_GATEWAY_CRL_URLS: '["http://crl.example/a.crl","http://crl.example/b,c.crl"]' },
+      read: (c) => c.gateway.crl.urls,
+      want: ['http://crl.example/a.crl', 'http://crl.example/b,c.crl'],
     },
     {
       name: 'env/empty list',

@@ -60,7 +60,15 @@ describe('defaults', () => {
       ignoreUpstreamTlsErrors: false,
       removeUnsupportedAuthForEws: true,
       policy: { default: 'allow', reloadSeconds: 5 },
-      kerberos: { enabled: false, kdcs: [] },
+      kerberos: {
+        enabled: false,
+        kdcs: [],
+        realmMap: {},
+        routes: ['activesync', 'ews'],
+        cacheSeconds: 36_000,
+        cacheUsers: 10_000,
+        kdcTimeoutSeconds: 5,
+      },
     });
   });
 

@@ -140,6 +140,52 @@ const exchange = z.strictObject({
     .optional(),
 });
 
+/**
+ * Kerberos constrained delegation (docs/gateway.md, "Kerberos constrained delegation"): for a
+ * request with a valid client certificate the gateway obtains a service ticket for the
+ * certificate's user (S4U2Self, then S4U2Proxy with its own account) and sends
+ * `Authorization: Negotiate` to Exchange.
+ */
+const kerberosRoute = z.enum(['activesync', 'ews', 'autodiscover']);
+const kerberos = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** The gateway's own account, e.g. `svc_seg@CORP.EXAMPLE`; its keys are in keytabFile. */
+  servicePrincipal: z.string().min(1).optional(),
+  keytabFile: filePath().optional(),
+  /** Exchange's SPN, e.g. `HTTP/exchange.corp.example`; default `HTTP/<upstream host>` per route. */
+  targetSpn: z
+    .string()
+    .regex(/^[^/@\s]+\/[^/@\s]+(@[^@\s]+)?$/, 'must look like HTTP/host (or HTTP/host@REALM)')
+    .optional(),
+  /** The realm of the users and of the service account, in upper case (as AD writes it). */
+  realm: z
+    .string()
+    .min(1)
+    .refine((value) => value === value.toUpperCase(), 'must be in upper case, e.g. CORP.EXAMPLE')
+    .optional(),
+  /**
+   * Domain controllers (host or host:port), tried in order: the first is used, the others when
+   * it does not answer. Herald writes a krb5.conf for them under dataDir, with DNS lookups off.
+   */
+  kdcs: z
+    .array(
+      z.string().regex(/^[\w.-]+(:\d{1,5})?$|^\[[\da-fA-F:]+\](:\d{1,5})?$/, 'must be host or host:port'),
+    )
+    .default([]),
+  /** An existing krb5.conf to use instead of the one Herald writes from realm and kdcs. */
+  krb5Config: filePath().optional(),
+  /** UPN suffix → realm, for users whose UPN suffix is not the realm (cross-domain setups). */
+  realmMap: z.record(z.string().min(1), z.string().min(1)).default({}),
+  /** Which routes send delegated credentials; the others pass Authorization through. */
+  routes: z.array(kerberosRoute).min(1).default(['activesync', 'ews']),
+  /** A user's tickets are reused until 5 minutes before they expire, and never longer than this. */
+  cacheSeconds: z.number().int().min(0).max(86_400).default(36_000),
+  /** At most this many users' tickets are kept (least recently used go first). */
+  cacheUsers: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** A KDC that does not answer within this long counts as unreachable (then the next one). */
+  kdcTimeoutSeconds: z.number().int().min(1).max(60).default(5),
+});
+
 const gateway = z.strictObject({
   listen: listen('0.0.0.0', 8443),
   /** Plain HTTP listener for /metrics and /health (admin token), kept off the device-facing port. */
@@ -190,16 +236,7 @@ const gateway = z.strictObject({
       reloadSeconds: z.number().int().min(1).max(3600).default(5),
     })
     .prefault({}),
-  kerberos: z
-    .strictObject({
-      enabled: z.boolean().default(false),
-      servicePrincipal: z.string().min(1).optional(),
-      keytabFile: filePath().optional(),
-      targetSpn: z.string().min(1).optional(),
-      realm: z.string().min(1).optional(),
-      kdcs: z.array(z.string().min(1)).default([]),
-    })
-    .prefault({}),
+  kerberos: kerberos.prefault({}),
 });
 
 /** One of `allowed` (a number, so `HERALD_PKI_ROOT_KEY_BITS=3072` converts like any number). */

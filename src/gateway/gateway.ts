@@ -76,6 +76,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps): P
   }
   const tlsOptions = tlsServerOptions(config);
   const metrics = new GatewayMetrics();
+  deps.delegate?.registerMetrics?.(metrics.registry);
   if (config.ignoreUpstreamTlsErrors) {
     logger.warn(
       'gateway.ignoreUpstreamTlsErrors is true: Exchange certificates are NOT checked; anyone between the gateway and Exchange can read and change mail traffic. Use only for tests.',

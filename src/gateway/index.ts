@@ -6,5 +6,11 @@
 export type { ClientIdentity } from './certificates/index.ts';
 export type { CredentialDelegate } from './delegation.ts';
 export { createGateway, type Gateway, type GatewayDeps } from './gateway.ts';
+export {
+  createKerberosDelegate,
+  KerberosDelegate,
+  KerberosDelegationError,
+  krb5ConfPath,
+} from './kerberos/index.ts';
 export { GatewayMetrics } from './metrics.ts';
 export { DEFAULT_CIPHERS, GatewayConfigError } from './tls.ts';

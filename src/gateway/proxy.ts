@@ -8,7 +8,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -149,6 +149,41 @@ function upstreamErrorKind(error: unknown): { kind: 'timeout' | 'tls' | 'unreach
   return { kind: 'unreachable', status: 502 };
 }
 
+/** Bodies up to this size are held for a delegated request, so a 401 can be retried. */
+const REPLAYABLE_BODY_BYTES = 64 * 1024;
+
+async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Where the answer to a request that is sent again goes: nowhere. */
+function discard(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+}
+
+/** A delegate's error may say what the device is told (KerberosDelegationError does). */
+function delegationRefusal(error: unknown): { status: number; code: string; message: string } {
+  const given = error as { status?: unknown; code?: unknown; publicMessage?: unknown } | null;
+  if (
+    typeof given?.status === 'number' &&
+    typeof given.code === 'string' &&
+    typeof given.publicMessage === 'string'
+  ) {
+    return { status: given.status, code: given.code, message: given.publicMessage };
+  }
+  return {
+    status: 502,
+    code: 'delegation_failed',
+    message: 'The gateway could not obtain credentials for Exchange.',
+  };
+}
+
 let socketCounter = 0;
 
 export function createProxyHandler(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -281,20 +316,47 @@ export function createProxyHandler(deps: ProxyDeps): (req: IncomingMessage, res:
       host: req.headers.host,
     });
     headers['x-request-id'] = log.bindings().reqId as string;
-    let delegated = false;
-    if (deps.delegate && facts.identity) {
+    const delegate =
+      deps.delegate && facts.identity && config.kerberos.routes.includes(route.name as never)
+        ? { module: deps.delegate, identity: facts.identity }
+        : undefined;
+    const delegateFor = async (): Promise<boolean> => {
+      if (!delegate) return true;
       try {
-        headers.authorization = await deps.delegate.authorization(facts.identity, upstream);
-        delegated = true;
+        headers.authorization = await delegate.module.authorization(delegate.identity, upstream);
+        return true;
       } catch (error) {
-        log.warn({ err: error }, 'credential delegation failed');
-        refuse(res, 502, 'delegation_failed', 'The gateway could not obtain credentials for Exchange.');
-        return done(502);
+        const refusal = delegationRefusal(error);
+        log.warn({ err: error, code: refusal.code }, 'credential delegation failed');
+        refuse(res, refusal.status, refusal.code, refusal.message);
+        done(refusal.status, { delegation: refusal.code });
+        return false;
+      }
+    };
+    if (!(await delegateFor())) {
+      req.resume();
+      return;
+    }
+    // A delegated request whose ticket Exchange refuses (401) is sent once more with a fresh
+    // ticket; that needs its body again, so small bodies are held (large ones are streamed and
+    // the next request gets the fresh ticket instead).
+    let replay: Buffer | undefined;
+    let replayable = delegate !== undefined && body === undefined;
+    if (delegate && body) {
+      const declared = Number(req.headers['content-length'] ?? Number.NaN);
+      if (declared <= REPLAYABLE_BODY_BYTES) {
+        try {
+          replay = await readAll(body);
+          replayable = true;
+        } catch {
+          res.destroy();
+          return done(499, { aborted: 'client' });
+        }
       }
     }
 
     // 5. Forward, streaming both ways.
-    const key = connectionKey(facts, () => socketKey(req), delegated);
+    const key = connectionKey(facts, () => socketKey(req), delegate !== undefined);
     const lease = deps.pools.acquire(key);
     const abort = new AbortController();
     const onClose = () => {
@@ -304,34 +366,49 @@ export function createProxyHandler(deps: ProxyDeps): (req: IncomingMessage, res:
     const longPoll = LONG_POLLS.has(facts.command) ? facts.command : undefined;
     if (longPoll) metrics.longPolls.inc({ command: longPoll });
     const basePath = upstream.pathname.replace(/\/+$/, '');
-    const sent = performance.now();
-    // undici writes the answer straight into `res` (with back-pressure), once the factory has
-    // seen the status and headers: no intermediate stream, no buffering.
     let status = 0;
     try {
-      await lease.dispatcher.stream(
-        {
-          origin: upstream.origin,
-          path: `${basePath}${url.pathname}${url.search}`,
-          method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-          headers,
-          body: body ?? null,
-          signal: abort.signal,
-        },
-        ({ statusCode, headers: upstreamHeaders }) => {
-          status = statusCode;
-          metrics.upstreamLatency.observe({ route: route.name }, (performance.now() - sent) / 1000);
-          const responseHeaders = downstreamResponseHeaders(statusCode, upstreamHeaders, {
-            publicOrigin: req.headers.host ? `https://${req.headers.host}` : undefined,
-            ...(route.name === 'ews' && config.removeUnsupportedAuthForEws
-              ? { stripAuth: { ntlm: true, negotiate: !facts.identity } }
-              : {}),
-          });
-          if (delegated && statusCode === 401 && facts.identity) deps.delegate?.invalidate?.(facts.identity);
-          res.writeHead(statusCode, responseHeaders);
-          return res;
-        },
-      );
+      const forward = async (retryOn401: boolean): Promise<'done' | 'retry'> => {
+        const sent = performance.now();
+        let outcome: 'done' | 'retry' = 'done';
+        // undici writes the answer straight into `res` (with back-pressure), once the factory has
+        // seen the status and headers: no intermediate stream, no buffering.
+        await lease.dispatcher.stream(
+          {
+            origin: upstream.origin,
+            path: `${basePath}${url.pathname}${url.search}`,
+            method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+            headers,
+            body: replay ?? body ?? null,
+            signal: abort.signal,
+          },
+          ({ statusCode, headers: upstreamHeaders }) => {
+            metrics.upstreamLatency.observe({ route: route.name }, (performance.now() - sent) / 1000);
+            if (delegate && statusCode === 401) {
+              delegate.module.invalidate?.(delegate.identity);
+              if (retryOn401) {
+                outcome = 'retry';
+                return discard();
+              }
+            }
+            status = statusCode;
+            const responseHeaders = downstreamResponseHeaders(statusCode, upstreamHeaders, {
+              publicOrigin: req.headers.host ? `https://${req.headers.host}` : undefined,
+              ...(route.name === 'ews' && config.removeUnsupportedAuthForEws
+                ? { stripAuth: { ntlm: true, negotiate: !facts.identity } }
+                : {}),
+            });
+            res.writeHead(statusCode, responseHeaders);
+            return res;
+          },
+        );
+        return outcome;
+      };
+      if ((await forward(replayable)) === 'retry') {
+        log.info('Exchange refused the delegated ticket (401); once more with a fresh one');
+        if (!(await delegateFor())) return;
+        await forward(false);
+      }
       done(status);
     } catch (error) {
       if (abort.signal.aborted) return done(status || 499, { aborted: 'client' });

@@ -5,7 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import type { HeraldConfig } from '../config/index.ts';
-import { createGateway, type Gateway } from '../gateway/index.ts';
+import {
+  type CredentialDelegate,
+  createGateway,
+  createKerberosDelegate,
+  type Gateway,
+} from '../gateway/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { loadAdminToken } from './admin-token.ts';
@@ -26,10 +31,15 @@ export async function createGatewayService(
   const logger =
     overrides.logger ?? createLogger({ level: config.log.level, base: { service: 'herald-gateway' } });
   const admin = loadAdminToken(config, logger);
+  // Checked before the database is opened: a configuration error stops the start with its message.
+  const delegate: CredentialDelegate | undefined = config.gateway.kerberos.enabled
+    ? createKerberosDelegate(config.gateway.kerberos, { logger, dataDir: config.dataDir })
+    : undefined;
   const store = await openStore(config.database);
   try {
     await store.migrate();
     const gateway = await createGateway(config.gateway, {
+      ...(delegate ? { delegate } : {}),
       logger,
       rules: store.gatewayRules,
       adminToken: admin.token,
@@ -53,6 +63,7 @@ export async function createGatewayService(
     };
   } catch (error) {
     await store.close();
+    await delegate?.close?.();
     throw error;
   }
 }

@@ -382,7 +382,7 @@ describe('gateway', () => {
   });
 });
 
-test("gateway/with credential delegation, a certificate user gets the delegate's Authorization; a 401 invalidates it", async () => {
+test("gateway/with credential delegation, a certificate user gets the delegate's Authorization; a 401 is tried once more with fresh credentials", async () => {
   const store = await databases()[0]!.open();
   const asked: string[] = [];
   const invalidated: string[] = [];
@@ -392,7 +392,14 @@ test("gateway/with credential delegation, a certificate user gets the delegate's
     delegate: {
       async authorization(identity) {
         asked.push(identity.upn ?? '');
-        return 'Negotiate ZGVsZWdhdGVk';
+        if (identity.upn === 'nobody@corp.example') {
+          throw Object.assign(new Error('KDC: principal unknown'), {
+            status: 403,
+            code: 'kerberos_principal_unknown',
+            publicMessage: "Get Kerberos token failed: the certificate's user is not known to the directory.",
+          });
+        }
+        return `Negotiate ZGVsZWdhdGVk${asked.length}`;
       },
       invalidate(identity) {
         invalidated.push(identity.upn ?? '');
@@ -407,15 +414,58 @@ test("gateway/with credential delegation, a certificate user gets the delegate's
       headers: { authorization: 'Basic ZnJhbms6cHc=' },
     });
     assert.equal(ok.status, 200);
-    assert.equal(gw.upstream.requests.at(-1)!.headers.authorization, 'Negotiate ZGVsZWdhdGVk');
+    assert.equal(gw.upstream.requests.at(-1)!.headers.authorization, 'Negotiate ZGVsZWdhdGVk1');
     assert.deepEqual(asked, ['frank@corp.example']);
+
+    // Exchange refuses (401, every time here): invalidated, asked again, sent once more with the
+    // new credentials and the same body; the second 401 reaches the device.
+    const before = gw.upstream.requests.length;
     const refused = await gw.request({
+      method: 'POST',
       path: '/EWS/Exchange.asmx',
       cert: frank,
-      headers: { 'x-test-status': '401' },
+      headers: { 'x-test-status': '401', 'content-type': 'text/xml' },
+      body: '<soap:Envelope/>',
     });
     assert.equal(refused.status, 401);
-    assert.deepEqual(invalidated, ['frank@corp.example']);
+    assert.deepEqual(invalidated, ['frank@corp.example', 'frank@corp.example']);
+    const sent = gw.upstream.requests.slice(before);
+    assert.deepEqual(
+      sent.map((r) => [r.headers.authorization, r.bytes]),
+      [
+        ['Negotiate ZGVsZWdhdGVk2', 16],
+        ['Negotiate ZGVsZWdhdGVk3', 16],
+      ],
+    );
+
+    // A delegate's refusal reaches the device with its status and code, and nothing goes upstream.
+    const nobody = await issueClientCertificate(gw.ca, { cn: 'nobody', upn: 'nobody@corp.example' });
+    const count = gw.upstream.requests.length;
+    const unknown = await gw.request({ path: '/EWS/Exchange.asmx', cert: nobody });
+    assert.equal(unknown.status, 403);
+    assert.equal(JSON.parse(unknown.body.toString()).error.code, 'kerberos_principal_unknown');
+    assert.equal(gw.upstream.requests.length, count);
+  } finally {
+    await gw.close();
+    await store.close();
+  }
+});
+
+test('gateway/credential delegation applies only to the routes in kerberos.routes', async () => {
+  const store = await databases()[0]!.open();
+  const gw = await startTestGateway({
+    store,
+    gateway: { crl: { onUnavailable: 'fail-open' }, kerberos: { routes: ['activesync'] } },
+    delegate: { authorization: async () => 'Negotiate ZGVsZWdhdGVk' },
+  });
+  try {
+    const frank = await issueClientCertificate(gw.ca, { cn: 'frank', upn: 'frank@corp.example' });
+    const headers = { authorization: 'Basic ZnJhbms6cHc=' };
+    assert.equal((await gw.request({ path: '/EWS/Exchange.asmx', cert: frank, headers })).status, 200);
+    assert.equal(gw.upstream.requests.at(-1)!.headers.authorization, 'Basic ZnJhbms6cHc=');
+    const path = '/Microsoft-Server-ActiveSync?Cmd=Sync&User=frank&DeviceId=F1&DeviceType=iPhone';
+    assert.equal((await gw.request({ path, cert: frank, headers })).status, 200);
+    assert.equal(gw.upstream.requests.at(-1)!.headers.authorization, 'Negotiate ZGVsZWdhdGVk');
   } finally {
     await gw.close();
     await store.close();
