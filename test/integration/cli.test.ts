@@ -323,3 +323,34 @@ test('herald sim apns generates a .p8 key and writes its CA; a push signed with 
     sim.stop();
   }
 });
+
+test('gateway stops at start with exit code 78 when kerberos.enabled lacks what delegation needs', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'herald-cli-'));
+  const file = join(cwd, 'herald.yaml');
+  writeFileSync(
+    file,
+    [
+      'gateway:',
+      '  upstreams: { activesync: https://exchange.corp.example }',
+      '  kerberos: { enabled: true, realm: CORP.EXAMPLE }',
+      '',
+    ].join('\n'),
+  );
+  await assert.rejects(
+    run(HERALD, ['gateway', '--config', file], { cwd, env: { ...process.env, HERALD_CONFIG: '' } }),
+    (error: { code: number; stderr: string }) => {
+      assert.equal(error.code, 78);
+      assert.match(error.stderr, /gateway\.kerberos: servicePrincipal, keytabFile must be set/);
+      return true;
+    },
+  );
+  writeFileSync(file, ['gateway:', '  kerberos: { enabled: true, realm: corp.example }', ''].join('\n'));
+  await assert.rejects(
+    run(HERALD, ['gateway', '--config', file], { cwd, env: { ...process.env, HERALD_CONFIG: '' } }),
+    (error: { code: number; stderr: string }) => {
+      assert.equal(error.code, 78);
+      assert.match(error.stderr, /gateway\.kerberos\.realm: must be in upper case/);
+      return true;
+    },
+  );
+});
