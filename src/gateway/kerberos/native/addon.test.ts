@@ -9,44 +9,22 @@
  * each test has a timeout of its own.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, type TestContext, test } from 'node:test';
-import { type GssError, type KerberosAddon, loadKerberosAddon, type NativeCredential } from './index.ts';
+import { type TestKdc, testKdc } from '../../../../test/support/kdc.ts';
+import type { GssError, KerberosAddon, NativeCredential } from './index.ts';
 
-interface KdcDescription {
-  realm: string;
-  kdc: string;
-  krb5Config: string;
-  servicePrincipal: string;
-  serviceKeytab: string;
-  exchangeKeytab: string;
-  targetSpn: string;
-  nonDelegableSpn: string;
-}
-
-const KDC_FILE = process.env.HERALD_TEST_KDC ?? '/var/lib/herald-test-kdc/kdc.json';
 const TIMEOUT = { timeout: 30_000 };
 
-function setup(t: TestContext): { kdc: KdcDescription; addon: KerberosAddon } | undefined {
-  const addon = loadKerberosAddon();
-  const missing = !existsSync(KDC_FILE)
-    ? `no KDC description at ${KDC_FILE}: run scripts/setup-samba-kdc.sh`
-    : 'unavailable' in addon
-      ? addon.unavailable
-      : undefined;
-  if (missing) {
-    if (process.env.CI === 'true')
-      throw new Error(`the Kerberos addon tests need the KDC and the addon: ${missing}`);
-    t.skip(missing);
-    return undefined;
-  }
-  const kdc = JSON.parse(readFileSync(KDC_FILE, 'utf8')) as KdcDescription;
-  // MIT Kerberos reads KRB5_CONFIG whenever it makes a context, i.e. on each GSS-API call.
+/** The KDC and the addon, with KRB5_CONFIG set to the realm's krb5.conf (MIT reads it per call). */
+function setup(t: TestContext): { kdc: TestKdc; addon: KerberosAddon } | undefined {
+  const kdc = testKdc(t);
+  if (!kdc) return undefined;
   process.env.KRB5_CONFIG = kdc.krb5Config;
-  return { kdc, addon: addon as KerberosAddon };
+  return { kdc, addon: kdc.addon };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<GssError> {
