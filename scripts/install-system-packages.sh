@@ -19,7 +19,8 @@ declare -A PACKAGES=(
   # against MIT's GSS-API headers (libkrb5-dev) and links libgssapi_krb5; kinit/kvno
   # (krb5-user) check the test KDC. The KDC itself (Samba AD DC, whose packages need their
   # recommends) is installed and provisioned by scripts/setup-samba-kdc.sh.
-  [kerberos]="libkrb5-dev krb5-user"
+  # node-gyp needs a C++ toolchain and python3 (this machine kind ships them).
+  [kerberos]="libkrb5-dev krb5-user g++ make python3"
 )
 FEATURES=(scep kerberos)
 
