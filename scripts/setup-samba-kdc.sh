@@ -194,8 +194,9 @@ fi
 [ -f "$SMB_CONF" ] || die "$SMB_CONF is missing: delete $STATE_DIR and run again"
 
 # --- krb5.conf for consumers ---------------------------------------------------------------
-# The bounds keep a test from hanging on a KDC that does not answer: request_timeout (MIT 1.20+)
-# caps one request over all tries, udp_preference_limit = 1 sends TCP only (AD's PACs are big).
+# request_timeout caps one request over all tries from MIT 1.21 on (Debian 12 has 1.20, which
+# ignores it; the gateway bounds its KDC calls itself); udp_preference_limit = 1 sends TCP only
+# (AD's PACs are big).
 cat >"$KRB5_CONF" <<EOF
 # Written by scripts/setup-samba-kdc.sh for the test realm in $STATE_DIR; use with KRB5_CONFIG.
 [libdefaults]

@@ -174,7 +174,7 @@ const kerberos = z.strictObject({
     .default([]),
   /** An existing krb5.conf to use instead of the one Herald writes from realm and kdcs. */
   krb5Config: filePath().optional(),
-  /** UPN suffix → realm, for users whose UPN suffix is not the realm (cross-domain setups). */
+  /** UPN suffix → realm, for users of another domain of the forest (then krb5Config must name its KDCs). */
   realmMap: z.record(z.string().min(1), z.string().min(1)).default({}),
   /** Which routes send delegated credentials; the others pass Authorization through. */
   routes: z.array(kerberosRoute).min(1).default(['activesync', 'ews']),
@@ -182,7 +182,7 @@ const kerberos = z.strictObject({
   cacheSeconds: z.number().int().min(0).max(86_400).default(36_000),
   /** At most this many users' tickets are kept (least recently used go first). */
   cacheUsers: z.number().int().min(1).max(1_000_000).default(10_000),
-  /** A KDC that does not answer within this long counts as unreachable (then the next one). */
+  /** A call to the KDC without an answer after this long fails the request (503 kerberos_kdc_unreachable). */
   kdcTimeoutSeconds: z.number().int().min(1).max(60).default(5),
 });
 

@@ -384,12 +384,13 @@ export function createProxyHandler(deps: ProxyDeps): (req: IncomingMessage, res:
           },
           ({ statusCode, headers: upstreamHeaders }) => {
             metrics.upstreamLatency.observe({ route: route.name }, (performance.now() - sent) / 1000);
-            if (delegate && statusCode === 401) {
+            // The first 401 drops the user's credential and the request goes once more with a
+            // fresh one; a 401 to that fresh one reaches the device, and the credential stays
+            // (an Exchange that refuses Kerberos altogether must not cost KDC trips per request).
+            if (delegate && statusCode === 401 && retryOn401) {
               delegate.module.invalidate?.(delegate.identity);
-              if (retryOn401) {
-                outcome = 'retry';
-                return discard();
-              }
+              outcome = 'retry';
+              return discard();
             }
             status = statusCode;
             const responseHeaders = downstreamResponseHeaders(statusCode, upstreamHeaders, {

@@ -16,7 +16,14 @@ import { createLogger } from '../../src/log/index.ts';
 import type { Store } from '../../src/store/index.ts';
 import { databases } from '../../src/store/testing.ts';
 import { adminGet, startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { deadKdc, type KdcCounter, startKdcCounter, type TestKdc, testKdc } from '../support/kdc.ts';
+import {
+  deadKdc,
+  type KdcCounter,
+  silentKdc,
+  startKdcCounter,
+  type TestKdc,
+  testKdc,
+} from '../support/kdc.ts';
 import { LogCapture } from '../support/logs.ts';
 import { type NegotiateUpstream, startNegotiateUpstream } from '../support/negotiate-upstream.ts';
 import { type IssuedCertificate, issueClientCertificate } from '../support/pki.ts';
@@ -150,7 +157,9 @@ describe('Kerberos constrained delegation through the gateway (Samba AD DC)', ()
     assert.equal(JSON.parse(refused.body.toString()).error.code, 'kerberos_principal_unknown');
     assert.equal(upstream.requests.length, sent);
     assert.match(logs.text(), /Get Kerberos token failed/);
-    assert.ok(!logs.text().includes('nobody-herald'), 'the user is a pseudonym in the logs');
+    for (const text of [logs.text(), gw.logs.text()]) {
+      assert.ok(!text.includes('nobody-herald'), 'the user is a pseudonym in the logs');
+    }
   });
 
   test('error/a target SPN the gateway may not delegate to is refused (502 kerberos_delegation_not_allowed)', async (t) => {
@@ -160,6 +169,26 @@ describe('Kerberos constrained delegation through the gateway (Samba AD DC)', ()
     const refused = await gw.request({ path: SYNC, cert: alice });
     assert.equal(refused.status, 502);
     assert.equal(JSON.parse(refused.body.toString()).error.code, 'kerberos_delegation_not_allowed');
+  });
+
+  test('error/a target SPN no account holds is refused as such (502 kerberos_target_unknown), not as an unknown user', async (t) => {
+    if (!kdc) return t.skip('no KDC');
+    const { gw } = await gatewayWith({ targetSpn: `HTTP/unknown.${kdc.realm.toLowerCase()}` });
+    const alice = await certificateFor(gw, 'alice');
+    const refused = await gw.request({ path: SYNC, cert: alice });
+    assert.equal(refused.status, 502);
+    assert.equal(JSON.parse(refused.body.toString()).error.code, 'kerberos_target_unknown');
+  });
+
+  test('error/a KDC that accepts and never answers: 503 kerberos_kdc_unreachable after kdcTimeoutSeconds, not a hang', async (t) => {
+    if (!kdc) return t.skip('no KDC');
+    const silent = await silentKdc();
+    cleanups.push(() => silent.close());
+    const { gw } = await gatewayWith({ kdcs: [silent.address], kdcTimeoutSeconds: 1 });
+    const alice = await certificateFor(gw, 'alice');
+    const refused = await gw.request({ path: SYNC, cert: alice });
+    assert.equal(refused.status, 503);
+    assert.equal(JSON.parse(refused.body.toString()).error.code, 'kerberos_kdc_unreachable');
   });
 
   test('a KDC that is down: the next one in kdcs answers; with none, 503 kerberos_kdc_unreachable', async (t) => {

@@ -418,7 +418,8 @@ test("gateway/with credential delegation, a certificate user gets the delegate's
     assert.deepEqual(asked, ['frank@corp.example']);
 
     // Exchange refuses (401, every time here): invalidated, asked again, sent once more with the
-    // new credentials and the same body; the second 401 reaches the device.
+    // new credentials and the same body; the second 401 reaches the device (and invalidates
+    // nothing more: an Exchange that refuses every ticket must not cost KDC trips per request).
     const before = gw.upstream.requests.length;
     const refused = await gw.request({
       method: 'POST',
@@ -428,7 +429,7 @@ test("gateway/with credential delegation, a certificate user gets the delegate's
       body: '<soap:Envelope/>',
     });
     assert.equal(refused.status, 401);
-    assert.deepEqual(invalidated, ['frank@corp.example', 'frank@corp.example']);
+    assert.deepEqual(invalidated, ['frank@corp.example']);
     const sent = gw.upstream.requests.slice(before);
     assert.deepEqual(
       sent.map((r) => [r.headers.authorization, r.bytes]),

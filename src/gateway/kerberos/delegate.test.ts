@@ -37,6 +37,10 @@ class RecordingGss implements GssApi {
   lifetimeSeconds = 36_000;
   /** Resolve impersonation only when released (to hold concurrent requests in flight). */
   gate: Promise<void> | undefined;
+  /** Impersonations of these principals never answer (a KDC that accepts and stays silent). */
+  hang = new Set<string>();
+  inFlight = 0;
+  maxInFlight = 0;
 
   async acquireServiceCredential(options: { keytab: string; principal: string }): Promise<GssCredential> {
     this.calls.push(`service ${options.principal}`);
@@ -45,7 +49,14 @@ class RecordingGss implements GssApi {
 
   async impersonate(_service: GssCredential, user: string) {
     this.calls.push(`impersonate ${user}`);
-    await this.gate;
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await this.gate;
+      if (this.hang.has(user)) await new Promise(() => {});
+    } finally {
+      this.inFlight -= 1;
+    }
     const code = this.fail.get(user);
     if (code) throw Object.assign(new Error(`GSS failure for ${user}`), { code, major: 851968, minor: 1 });
     return {
@@ -62,7 +73,13 @@ class RecordingGss implements GssApi {
 
 function delegate(
   gss: GssApi,
-  options: Partial<{ cacheUsers: number; cacheSeconds: number; now: () => number }> = {},
+  options: Partial<{
+    cacheUsers: number;
+    cacheSeconds: number;
+    now: () => number;
+    kdcTimeoutMs: number;
+    kdcConcurrency: number;
+  }> = {},
 ) {
   return new KerberosDelegate({
     gss,
@@ -72,6 +89,8 @@ function delegate(
     realmMap: { 'contoso.com': 'CONTOSO.CORP.EXAMPLE' },
     cacheSeconds: options.cacheSeconds ?? 36_000,
     cacheUsers: options.cacheUsers ?? 100,
+    ...(options.kdcTimeoutMs === undefined ? {} : { kdcTimeoutMs: options.kdcTimeoutMs }),
+    ...(options.kdcConcurrency === undefined ? {} : { kdcConcurrency: options.kdcConcurrency }),
     logger,
     ...(options.now ? { now: options.now } : {}),
   });
@@ -198,6 +217,45 @@ describe('the per-user cache', () => {
     assert.equal(gss.calls.filter((call) => call.startsWith('impersonate')).length, 2);
   });
 
+  test('invalidate keeps a credential still being fetched (a concurrent retry asked for it); dropped ones are released', async () => {
+    const gss = new RecordingGss();
+    const kcd = delegate(gss);
+    await kcd.authorization(identity('alice@corp.example'), exchange);
+    kcd.invalidate(identity('alice@corp.example'));
+    await Promise.resolve();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(gss.released, 1, 'the dropped credential was released');
+    let open!: () => void;
+    gss.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const pending = kcd.authorization(identity('alice@corp.example'), exchange);
+    kcd.invalidate(identity('alice@corp.example'));
+    open();
+    await pending;
+    await kcd.authorization(identity('alice@corp.example'), exchange);
+    assert.equal(gss.calls.filter((call) => call.startsWith('impersonate')).length, 2);
+  });
+
+  test('error/a KDC that never answers: kdc_unreachable after the timeout, and at most kdcConcurrency calls at once', async () => {
+    const gss = new RecordingGss();
+    for (const user of ['a', 'b', 'c']) gss.hang.add(`${user}@CORP.EXAMPLE`);
+    const kcd = delegate(gss, { kdcTimeoutMs: 50, kdcConcurrency: 2 });
+    const results = await Promise.allSettled(
+      ['a', 'b', 'c'].map((user) => kcd.authorization(identity(`${user}@corp.example`), exchange)),
+    );
+    for (const result of results) {
+      assert.equal(result.status, 'rejected');
+      assert.equal((result as PromiseRejectedResult).reason.code, 'kerberos_kdc_unreachable');
+      assert.equal((result as PromiseRejectedResult).reason.status, 503);
+    }
+    assert.equal(gss.maxInFlight, 2, 'the third waited for a slot, which the hung calls keep');
+    // A user whose KDC call can run still gets no slot while the hung ones hold both: bounded too.
+    await assert.rejects(kcd.authorization(identity('d@corp.example'), exchange), {
+      code: 'kerberos_kdc_unreachable',
+    });
+  });
+
   test('error/a failure is not cached, is classified, counted, and says what the device is told', async () => {
     const gss = new RecordingGss();
     gss.fail.set('nobody@CORP.EXAMPLE', 'principal_unknown');
@@ -231,6 +289,7 @@ describe('errors and krb5.conf', () => {
       ['kdc_unreachable', 503, 'kerberos_kdc_unreachable'],
       ['principal_unknown', 403, 'kerberos_principal_unknown'],
       ['delegation_not_allowed', 502, 'kerberos_delegation_not_allowed'],
+      ['target_unknown', 502, 'kerberos_target_unknown'],
       ['keytab', 502, 'kerberos_keytab'],
       ['something_new', 502, 'kerberos_failed'],
       [undefined, 502, 'kerberos_failed'],

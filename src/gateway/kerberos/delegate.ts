@@ -9,6 +9,7 @@
  * (least recently used dropped) and in time (the tickets' lifetime less 5 minutes, at most
  * `cacheSeconds`). Concurrent first requests of one user share one trip to the KDC.
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Counter, Histogram } from 'prom-client';
@@ -29,6 +30,17 @@ export interface KerberosDelegateOptions extends PrincipalRules {
   targetSpn?: string | undefined;
   cacheSeconds: number;
   cacheUsers: number;
+  /**
+   * A call that goes to the KDC and has no answer after this long fails as `kdc_unreachable`.
+   * MIT Kerberos 1.20 (Debian 12) has no total request timeout of its own, and waits on a KDC
+   * that accepts connections but never answers for about 20 s.
+   */
+  kdcTimeoutMs?: number;
+  /**
+   * At most this many calls that go to the KDC at once. GSS-API calls run on libuv's thread
+   * pool, which file reads and DNS lookups share: a KDC that hangs must not take all of it.
+   */
+  kdcConcurrency?: number;
   logger: Logger;
   now?: () => number;
 }
@@ -37,21 +49,90 @@ interface CachedUser {
   credential: Promise<GssCredential>;
   /** Known once the credential is there. */
   expiresAt: number;
+  settled: boolean;
+  /** Whether S4U2Proxy has been done with it (its first token; later ones need no KDC). */
+  proxied: boolean;
 }
 
-/** Short, stable pseudonym for logs: a principal is personal data. */
+/** Key of the log pseudonyms: new per process, so a pseudonym cannot be computed from a UPN. */
+const PSEUDONYM_KEY = randomBytes(32);
+
+/** A stable pseudonym (within this process) for logs: a principal is personal data. */
 function pseudonym(principal: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < principal.length; i++) {
-    hash = Math.imul(hash ^ principal.charCodeAt(i), 0x01000193) >>> 0;
+  return createHmac('sha256', PSEUDONYM_KEY).update(principal.toLowerCase()).digest('hex').slice(0, 12);
+}
+
+function release(entry: CachedUser | undefined): void {
+  entry?.credential.then((credential) => credential.release?.()).catch(() => {});
+}
+
+/** Counts calls to the KDC in flight, and queues the ones over the limit. */
+class KdcGate {
+  readonly #limit: number;
+  readonly #timeoutMs: number;
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(limit: number, timeoutMs: number) {
+    this.#limit = limit;
+    this.#timeoutMs = timeoutMs;
   }
-  return hash.toString(16).padStart(8, '0');
+
+  /**
+   * Runs `call` when a slot is free, failing with `kdc_unreachable` when no answer came within the
+   * timeout (counted from the request, queueing included). The slot is held until the call
+   * really ends, because its thread is busy until then.
+   */
+  run<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const timer = setTimeout(() => {
+        done = true;
+        reject(
+          new KerberosDelegationError(
+            'kdc_unreachable',
+            `${what}: no answer from the KDC within ${this.#timeoutMs} ms`,
+          ),
+        );
+      }, this.#timeoutMs);
+      timer.unref();
+      const start = () => {
+        if (done) {
+          this.#next();
+          return;
+        }
+        this.#running += 1;
+        call()
+          .then(
+            (value) => {
+              if (!done) resolve(value);
+            },
+            (error: unknown) => {
+              if (!done) reject(error);
+            },
+          )
+          .finally(() => {
+            done = true;
+            clearTimeout(timer);
+            this.#running -= 1;
+            this.#next();
+          });
+      };
+      if (this.#running < this.#limit) start();
+      else this.#waiting.push(start);
+    });
+  }
+
+  #next(): void {
+    if (this.#running < this.#limit) this.#waiting.shift()?.();
+  }
 }
 
 export class KerberosDelegate implements CredentialDelegate {
   readonly #options: KerberosDelegateOptions;
   readonly #now: () => number;
   readonly #users = new Map<string, CachedUser>();
+  readonly #kdc: KdcGate;
   #service: { credential: Promise<GssCredential> } | undefined;
   readonly #tickets = new Counter({
     name: 'herald_gateway_kerberos_tickets_total',
@@ -81,6 +162,7 @@ export class KerberosDelegate implements CredentialDelegate {
   constructor(options: KerberosDelegateOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#kdc = new KdcGate(options.kdcConcurrency ?? 2, options.kdcTimeoutMs ?? 5000);
   }
 
   registerMetrics(registry: Registry): void {
@@ -100,14 +182,19 @@ export class KerberosDelegate implements CredentialDelegate {
     try {
       const principal = userPrincipal(identity.upn, this.#options);
       const spn = targetSpn(this.#options.targetSpn, upstream);
-      const credential = await this.#userCredential(principal);
+      const entry = this.#userEntry(principal);
+      const credential = await entry.credential;
       let token: string;
       try {
-        token = await this.#options.gss.initSecContext(credential, spn);
+        // The first token of a credential makes the S4U2Proxy request; later ones are local.
+        token = entry.proxied
+          ? await this.#options.gss.initSecContext(credential, spn)
+          : await this.#kdc.run('S4U2Proxy', () => this.#options.gss.initSecContext(credential, spn));
+        entry.proxied = true;
       } catch (error) {
         // A credential that no longer works (its tickets were revoked or have expired early):
         // not kept for the next request.
-        this.#users.delete(principal);
+        this.#drop(principal, entry);
         throw error;
       }
       this.#tokenSeconds.observe((performance.now() - started) / 1000);
@@ -127,12 +214,24 @@ export class KerberosDelegate implements CredentialDelegate {
     }
   }
 
+  /**
+   * Exchange refused a token of this user: the cached credential goes, unless it is one still
+   * being fetched (another request's retry already asked for a fresh one).
+   */
   invalidate(identity: ClientIdentity): void {
+    let principal: string;
     try {
-      this.#users.delete(userPrincipal(identity.upn, this.#options));
+      principal = userPrincipal(identity.upn, this.#options);
     } catch {
-      // No principal: nothing was cached for it.
+      return; // No principal: nothing was cached for it.
     }
+    const entry = this.#users.get(principal);
+    if (entry?.settled) this.#drop(principal, entry);
+  }
+
+  #drop(principal: string, entry: CachedUser): void {
+    if (this.#users.get(principal) === entry) this.#users.delete(principal);
+    release(entry);
   }
 
   async close(): Promise<void> {
@@ -145,7 +244,7 @@ export class KerberosDelegate implements CredentialDelegate {
     }
   }
 
-  #userCredential(principal: string): Promise<GssCredential> {
+  #userEntry(principal: string): CachedUser {
     const now = this.#now();
     const cached = this.#users.get(principal);
     if (cached && cached.expiresAt > now) {
@@ -153,13 +252,15 @@ export class KerberosDelegate implements CredentialDelegate {
       this.#users.delete(principal);
       this.#users.set(principal, cached);
       this.#cache.inc({ result: 'hit' });
-      return cached.credential;
+      return cached;
     }
-    this.#users.delete(principal);
+    if (cached) this.#drop(principal, cached);
     this.#cache.inc({ result: 'miss' });
     const entry: CachedUser = {
       // Until the KDC answers, concurrent requests of this user wait for the same answer.
       expiresAt: Number.POSITIVE_INFINITY,
+      settled: false,
+      proxied: false,
       credential: this.#impersonate(principal).then(
         ({ credential, lifetimeSeconds }) => {
           const lifetimeMs = Math.min(
@@ -167,11 +268,13 @@ export class KerberosDelegate implements CredentialDelegate {
             this.#options.cacheSeconds * 1000,
           );
           entry.expiresAt = this.#now() + Math.max(0, lifetimeMs);
+          entry.settled = true;
           return credential;
         },
         (error: unknown) => {
           // Nothing cached for a failure: the next request asks again (the user may be created,
           // the KDC may come back).
+          entry.settled = true;
           if (this.#users.get(principal) === entry) this.#users.delete(principal);
           throw error;
         },
@@ -180,17 +283,15 @@ export class KerberosDelegate implements CredentialDelegate {
     this.#users.set(principal, entry);
     while (this.#users.size > this.#options.cacheUsers) {
       const oldest = this.#users.keys().next().value as string;
-      const dropped = this.#users.get(oldest);
-      this.#users.delete(oldest);
-      dropped?.credential.then((credential) => credential.release?.()).catch(() => {});
+      this.#drop(oldest, this.#users.get(oldest) as CachedUser);
     }
-    return entry.credential;
+    return entry;
   }
 
   async #impersonate(principal: string): Promise<{ credential: GssCredential; lifetimeSeconds: number }> {
     const service = await this.#serviceCredential();
     try {
-      const result = await this.#options.gss.impersonate(service, principal);
+      const result = await this.#kdc.run('S4U2Self', () => this.#options.gss.impersonate(service, principal));
       this.#tickets.inc({ kind: 'user', outcome: 'ok' });
       return result;
     } catch (error) {
@@ -206,17 +307,21 @@ export class KerberosDelegate implements CredentialDelegate {
   #serviceCredential(): Promise<GssCredential> {
     if (this.#service) return this.#service.credential;
     const { gss, keytabFile, servicePrincipal } = this.#options;
-    const credential = gss.acquireServiceCredential({ keytab: keytabFile, principal: servicePrincipal }).then(
-      (value) => {
-        this.#tickets.inc({ kind: 'service', outcome: 'ok' });
-        return value;
-      },
-      (error: unknown) => {
-        this.#tickets.inc({ kind: 'service', outcome: delegationError(error).failure });
-        this.#service = undefined;
-        throw error;
-      },
-    );
+    const credential = this.#kdc
+      .run('the service credential', () =>
+        gss.acquireServiceCredential({ keytab: keytabFile, principal: servicePrincipal }),
+      )
+      .then(
+        (value) => {
+          this.#tickets.inc({ kind: 'service', outcome: 'ok' });
+          return value;
+        },
+        (error: unknown) => {
+          this.#tickets.inc({ kind: 'service', outcome: delegationError(error).failure });
+          this.#service = undefined;
+          throw error;
+        },
+      );
     this.#service = { credential };
     return credential;
   }

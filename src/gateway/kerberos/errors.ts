@@ -10,6 +10,7 @@ export type KerberosFailure =
   | 'kdc_unreachable'
   | 'principal_unknown'
   | 'delegation_not_allowed'
+  | 'target_unknown'
   | 'keytab'
   | 'no_user_principal'
   | 'addon_unavailable'
@@ -37,6 +38,11 @@ const FAILURES: Record<KerberosFailure, { status: number; code: string; message:
     code: 'kerberos_delegation_not_allowed',
     message:
       "Get Kerberos token failed: the gateway's account is not allowed to delegate to Exchange's SPN (constrained delegation).",
+  },
+  target_unknown: {
+    status: 502,
+    code: 'kerberos_target_unknown',
+    message: "Get Kerberos token failed: no account holds Exchange's SPN (check targetSpn).",
   },
   keytab: {
     status: 502,

@@ -55,6 +55,14 @@ export function createKerberosDelegate(config: KerberosConfig, deps: KerberosDep
     );
   }
   const realm = config.realm as string;
+  const otherRealms = [...new Set(Object.values(config.realmMap))].filter((mapped) => mapped !== realm);
+  if (otherRealms.length > 0 && config.krb5Config === undefined) {
+    // S4U2Self for a user of another realm goes to that realm's KDC, which the krb5.conf Herald
+    // writes (one realm, no DNS lookups) cannot name.
+    throw new GatewayConfigError(
+      `gateway.kerberos.realmMap maps to ${otherRealms.join(', ')}, other than ${realm}: give krb5Config, a krb5.conf that names the KDCs of every realm`,
+    );
+  }
   let gss = deps.gss;
   if (!gss) {
     const addon = loadKerberosAddon();
@@ -65,6 +73,14 @@ export function createKerberosDelegate(config: KerberosConfig, deps: KerberosDep
   const file = config.krb5Config ?? krb5ConfPath(deps.dataDir);
   if (config.krb5Config === undefined) {
     writeKrb5Conf(file, { realm, kdcs: config.kdcs, kdcTimeoutSeconds: config.kdcTimeoutSeconds });
+  }
+  // One krb5.conf per process (MIT reads KRB5_CONFIG on every call): one gateway per process.
+  const previous = process.env.KRB5_CONFIG;
+  if (previous !== undefined && previous !== file) {
+    deps.logger.warn(
+      { previous, krb5Config: file },
+      'KRB5_CONFIG was set to another file; the gateway uses its own',
+    );
   }
   process.env.KRB5_CONFIG = file;
   deps.logger.info(
@@ -86,6 +102,7 @@ export function createKerberosDelegate(config: KerberosConfig, deps: KerberosDep
     realmMap: config.realmMap,
     cacheSeconds: config.cacheSeconds,
     cacheUsers: config.cacheUsers,
+    kdcTimeoutMs: config.kdcTimeoutSeconds * 1000,
     logger: deps.logger,
     ...(deps.now ? { now: deps.now } : {}),
   });

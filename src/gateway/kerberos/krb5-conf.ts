@@ -28,7 +28,8 @@ export function krb5Conf({ realm, kdcs, kdcTimeoutSeconds }: Krb5ConfOptions): s
     '  rdns = false',
     '  forwardable = true',
     '  udp_preference_limit = 1',
-    // MIT krb5 1.20+: the most a KDC request may take, all KDCs tried included.
+    // MIT krb5 1.21+ (ignored by 1.20): the most a KDC request may take, all KDCs included. The
+    // gateway bounds its calls itself either way (KerberosDelegate, kdcTimeoutMs).
     `  request_timeout = ${kdcTimeoutSeconds}`,
     '',
     '[realms]',

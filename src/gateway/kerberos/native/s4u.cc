@@ -274,7 +274,14 @@ CredPtr CredentialArg(const Napi::Env& env, const Napi::Value& value, const char
         .ThrowAsJavaScriptException();
     return nullptr;
   }
-  CredPtr holder = Credential::Unwrap(value.As<Napi::Object>())->holder;
+  Credential* wrapped = Credential::Unwrap(value.As<Napi::Object>());
+  if (wrapped == nullptr) {
+    // An object made from the prototype without the constructor wraps nothing.
+    Napi::TypeError::New(env, std::string(what) + " must be a credential of this addon")
+        .ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  CredPtr holder = wrapped->holder;
   if (!holder) {
     Napi::Error::New(env, std::string(what) + " was released").ThrowAsJavaScriptException();
   }
@@ -465,6 +472,10 @@ class InitWorker : public GssWorker {
     gss_release_name(&ignored, &target);
     if (GSS_ERROR(major)) {
       Fail(failure_, "S4U2Proxy to " + spn_ + " (gss_init_sec_context)", major, minor);
+      // Here an unknown principal is the target (no account holds the SPN), not the user.
+      if (failure_.code == "principal_unknown" && failure_.minor == static_cast<OM_uint32>(KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN)) {
+        failure_.code = "target_unknown";
+      }
     } else if (output.length == 0) {
       FailPlain(failure_, "gss_init_sec_context to " + spn_ + " produced no token", "other");
     } else {
