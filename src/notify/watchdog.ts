@@ -17,6 +17,7 @@
  * node dies, another takes over when the lease lapses. Each pass works in batches of batchSize
  * through indexed queries, and pushes go through the outbox, whose workers bound concurrency.
  */
+import { LeasedJob } from '../jobs/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { NewOutboxEvent, Store } from '../store/index.ts';
@@ -61,53 +62,39 @@ const MAX_BATCHES = 100;
 export class Watchdog {
   readonly #o: WatchdogOptions;
   readonly #now: () => number;
-  #timer: NodeJS.Timeout | undefined;
-  #pass: Promise<unknown> = Promise.resolve();
-  #stopped = false;
+  readonly #job: LeasedJob<WatchdogPass>;
 
   constructor(options: WatchdogOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
-  }
-
-  start(): void {
-    if (this.#timer || this.#stopped) return;
-    const every = this.#o.settings.intervalSeconds * 1000;
-    this.#timer = setInterval(() => void this.#schedule(), every);
-    this.#timer.unref();
-    void this.#schedule();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearInterval(this.#timer);
-    this.#timer = undefined;
-    await this.#pass;
-    try {
-      await this.#o.store.leases.release(WATCHDOG_LEASE, this.#o.owner);
-    } catch (error) {
-      this.#o.logger.warn({ err: error }, 'watchdog: could not release its lease; it lapses by itself');
-    }
-  }
-
-  /** One pass now, if this node holds (or can take) the lease; undefined when another node has it. */
-  run(): Promise<WatchdogPass | undefined> {
-    const pass = this.#pass.then(() => this.#runOnce());
-    this.#pass = pass.catch(() => undefined);
-    return pass;
-  }
-
-  #schedule(): Promise<unknown> {
-    return this.run().catch((error: unknown) => {
-      this.#o.logger.error({ err: error }, 'watchdog pass failed; trying again at the next interval');
+    this.#job = new LeasedJob({
+      lease: WATCHDOG_LEASE,
+      leases: options.store.leases,
+      owner: options.owner,
+      intervalMs: options.settings.intervalSeconds * 1000,
+      now: this.#now,
+      logger: options.logger,
+      failedMessage: 'watchdog pass failed; trying again at the next interval',
+      releaseFailedMessage: 'watchdog: could not release its lease; it lapses by itself',
+      pass: () => this.#pass(),
     });
   }
 
-  async #runOnce(): Promise<WatchdogPass | undefined> {
-    const { store, settings, owner } = this.#o;
-    // Three intervals: a pass may overrun one, and a dead node's turn moves on soon after.
-    const ttl = Math.max(3 * settings.intervalSeconds * 1000, 30_000);
-    if (!(await store.leases.acquire(WATCHDOG_LEASE, owner, ttl, this.#now()))) return undefined;
+  start(): void {
+    this.#job.start();
+  }
+
+  stop(): Promise<void> {
+    return this.#job.stop();
+  }
+
+  /** One pass now, if this node holds (or can take) the lease; undefined when another node has it. */
+  async run(): Promise<WatchdogPass | undefined> {
+    const outcome = await this.#job.run();
+    return outcome.held ? outcome.result : undefined;
+  }
+
+  async #pass(): Promise<WatchdogPass> {
     await this.#o.beforePass?.();
     const pass: WatchdogPass = {
       silent: await this.#markSilent(),
