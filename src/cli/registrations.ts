@@ -88,6 +88,15 @@ export function formatDetail(d: RegistrationDetail): string {
     ],
     ['createdAt', when(d.createdAt)],
     ['updatedAt', when(d.updatedAt)],
+    ...(d.graph
+      ? ([
+          ['graph', `${d.graph.auth}, subscription ${d.graph.state}${d.graph.includeResourceData ? ', rich' : ''}`],
+          ['graphExpiresAt', when(d.graph.expiresAt)],
+          ['graphRenewAt', when(d.graph.renewAt)],
+          ['graphLastError', value(d.graph.lastError)],
+          ['graphLifecycle', d.graph.lastLifecycleEvent ? `${d.graph.lastLifecycleEvent} at ${when(d.graph.lastLifecycleAt)}` : '-'],
+        ] as Array<[string, string]>)
+      : []),
   ];
   const width = Math.max(...fields.map(([key]) => key.length)) + 1;
   const lines = fields.map(([key, v]) => `${`${key}:`.padEnd(width)} ${v}`);

@@ -106,6 +106,40 @@ function uniqueBy<T>(key: keyof T & string, what: string) {
   };
 }
 
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/**
+ * The tenant's Entra application for app-only Graph access (client credentials): a client secret
+ * or a certificate registered on the app. Its application permission (Mail.Read) should be
+ * scoped to the mailboxes Herald serves with RBAC for Applications in Exchange Online.
+ */
+const graphApp = z
+  .strictObject({
+    clientId: z.string().regex(GUID, 'must be the application (client) id, a GUID'),
+    clientSecret: secret(z.string().min(1)).optional(),
+    certificate: z
+      .strictObject({
+        certFile: filePath(),
+        keyFile: filePath(),
+        /** PS256 (x5t#S256, the default) or RS256 (also x5t). */
+        algorithm: z.enum(['PS256', 'RS256']).default('PS256'),
+      })
+      .optional(),
+  })
+  .refine((value) => (value.clientSecret === undefined) !== (value.certificate === undefined), {
+    message: 'set exactly one of clientSecret and certificate',
+  });
+
+/** Microsoft Graph (Exchange Online) for one tenant (docs/graph.md). */
+const tenantGraph = z.strictObject({
+  /** The Entra tenant (directory) id of the organisation's Microsoft 365 tenant. */
+  tenantId: z.string().regex(GUID, 'must be the Entra tenant (directory) id, a GUID'),
+  /** Mail domains in Exchange Online: a registration without `provider` for them uses Graph. */
+  domains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'must be a mail domain')).default([]),
+  /** App-only access; without it, devices send delegated Graph tokens. */
+  app: graphApp.optional(),
+});
+
 const tenant = z.strictObject({
   id: z
     .string()
@@ -117,6 +151,32 @@ const tenant = z.strictObject({
   apiToken: secret(z.string().min(16, 'must be at least 16 characters')),
   notification: z.strictObject({ content: z.enum(['full', 'badge', 'silent']).default('full') }).prefault({}),
   apps: z.array(app).default([]).superRefine(uniqueBy('appId', 'appId')),
+  graph: tenantGraph.optional(),
+});
+
+/** How Herald talks to Microsoft Graph and Entra ID (every URL overridable for national clouds and the simulator). */
+const graph = z.strictObject({
+  authorityHost: httpUrl().default('https://login.microsoftonline.com'),
+  graphUrl: httpUrl().default('https://graph.microsoft.com/v1.0'),
+  /** Where the signing keys of validation tokens are published. */
+  jwksUrl: httpUrl().default('https://login.microsoftonline.com/common/discovery/v2.0/keys'),
+  timeoutSeconds: z.number().int().min(1).max(600).default(30),
+  /** Longest lifetime Graph grants an Outlook message subscription (documented: 10 080 minutes). */
+  subscriptionMinutes: z.number().int().min(10).max(43_200).default(10_080),
+  /** The same with includeResourceData (documented: 1 440 minutes). */
+  subscriptionMinutesWithResourceData: z.number().int().min(10).max(43_200).default(1_440),
+  renewal: z
+    .strictObject({
+      /** How often the renewal job (one node at a time, through a lease) looks for subscriptions due. */
+      intervalSeconds: z.number().int().min(1).max(3600).default(60),
+      /** Subscriptions handled per pass. */
+      batchSize: z.number().int().min(1).max(10_000).default(200),
+      /** Graph calls of one pass at the same time. */
+      concurrency: z.number().int().min(1).max(64).default(8),
+    })
+    .prefault({}),
+  /** Validity of Herald's certificate for rich notifications; a new one replaces it 30 days before it expires. */
+  encryptionCertificateDays: z.number().int().min(30).max(3650).default(365),
 });
 
 // RequestServerVersion values: ExchangeVersionType of the EWS types.xsd, kept in one place by the EWS codec.
@@ -292,6 +352,7 @@ const fields = z.strictObject({
   masterKeyFile: filePath().optional(),
   tenants: z.array(tenant).default([]).superRefine(uniqueBy('id', 'tenant id')),
   exchange: exchange.prefault({}),
+  graph: graph.prefault({}),
   proxy: z
     .strictObject({
       url: markKind(httpUrl(), 'url-userinfo'),

@@ -29,6 +29,14 @@ export const errorCatalogue = {
     status: 422,
     message: 'This mailbox provider is not supported by this Herald version.',
   },
+  graph_not_configured: {
+    status: 422,
+    message: 'The tenant is not configured for Microsoft Graph (tenants[].graph).',
+  },
+  credentials_required: {
+    status: 422,
+    message: 'account.credentials is required for this mailbox.',
+  },
   // gateway
   gateway_rule_not_found: { status: 404, message: 'No such gateway rule.' },
   // certificate authority (src/pki/errors.ts: a PkiError becomes the HeraldError of its code)

@@ -92,6 +92,20 @@ const registrationDetail = registrationSummary.extend({
       itemId: z.string().nullable(),
     }),
   ),
+  graph: z
+    .object({
+      auth: z.enum(['app', 'delegated']),
+      state: z.enum(['creating', 'active', 'reauthorize', 'removed', 'expired']),
+      subscriptionId: z.string().nullable(),
+      includeResourceData: z.boolean(),
+      expiresAt: isoTime.nullable(),
+      renewAt: isoTime.nullable(),
+      renewalFailures: z.number(),
+      lastError: z.string().nullable(),
+      lastLifecycleEvent: z.string().nullable(),
+      lastLifecycleAt: isoTime.nullable(),
+    })
+    .nullable(),
 });
 
 const listQuery = z.strictObject({

@@ -9,7 +9,12 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import { HeraldError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import type { EventIntake, RegistrationInspector, RegistrationService } from '../notify/index.ts';
+import type {
+  EventIntake,
+  GraphIntake,
+  RegistrationInspector,
+  RegistrationService,
+} from '../notify/index.ts';
 import type { Store } from '../store/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import { adminApi } from './admin-api.ts';
@@ -17,6 +22,7 @@ import { refuseOversizedUnreadBody } from './body-limit.ts';
 import { deviceApi } from './device-api.ts';
 import { sendJsonError } from './errors.ts';
 import { ewsCallback } from './ews-callback.ts';
+import { graphCallback } from './graph-callback.ts';
 import { metricsRoute } from './metrics.ts';
 import { type PkiProvider, pkiRoutes } from './pki/index.ts';
 
@@ -26,6 +32,8 @@ export interface AppDeps {
   tenants: TenantService;
   registrations: RegistrationService;
   intake: EventIntake;
+  /** Microsoft Graph's notification and lifecycle callbacks. */
+  graphIntake?: GraphIntake;
   version: string;
   publicUrl: string;
   limits: {
@@ -105,6 +113,11 @@ export async function buildApp(deps: AppDeps) {
       await ens.register(
         ewsCallback({ intake: deps.intake, bodyLimit: deps.limits.notificationBytes, metrics: deps.metrics }),
       );
+      if (deps.graphIntake) {
+        await ens.register(
+          graphCallback({ intake: deps.graphIntake, bodyLimit: deps.limits.notificationBytes }),
+        );
+      }
       ens.get('/openapi.json', { schema: { hide: true } }, async () => {
         const document = app.swagger() as { paths?: Record<string, unknown> };
         // The document describes the device API, relative to its base URL /api/ens.

@@ -55,7 +55,10 @@ export const createRegistrationBody = z
         .string()
         .min(1)
         .max(65536)
-        .describe('Compact JWE (RSA-OAEP-256 + A256GCM) to the tenant key'),
+        .describe(
+          'Compact JWE (RSA-OAEP-256 + A256GCM) to the tenant key; not needed for Graph with app-only access',
+        )
+        .optional(),
     }),
     notification: z.strictObject({ content: contentPolicy }).optional(),
   })

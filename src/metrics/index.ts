@@ -77,6 +77,33 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /**
+   * Microsoft Graph notifications (change and lifecycle items) by what Herald did with them:
+   * accepted, or rejected as client_state (wrong clientState), unknown_subscription,
+   * unknown_registration, validation_token (rich notification's tokens not valid) or
+   * encrypted_content (tampered or undecryptable resource data).
+   */
+  readonly graphNotifications = new Counter({
+    name: 'herald_graph_notifications_total',
+    help: 'Microsoft Graph notification items received, by result (accepted or why rejected)',
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly graphLifecycleEvents = new Counter({
+    name: 'herald_graph_lifecycle_events_total',
+    help: 'Accepted Graph lifecycle notifications, by event (reauthorizationRequired, subscriptionRemoved, missed)',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+
+  readonly graphRenewals = new Counter({
+    name: 'herald_graph_subscription_renewals_total',
+    help: 'Graph subscription maintenance by the renewal job and check-ins: action (renew, recreate, ask_device) and result (ok, failed, gone)',
+    labelNames: ['action', 'result'] as const,
+    registers: [this.registry],
+  });
+
   readonly watchdogRuns = new Counter({
     name: 'herald_watchdog_runs_total',
     help: 'Watchdog passes this node ran while holding the watchdog lease',

@@ -87,7 +87,11 @@ function ewsAuth(credentials: CredentialsPayload): EwsAuth {
   }
 }
 
-export type Mailbox = Omit<Account, 'credentials'>;
+/** The mailbox address, and for EWS its server's URL (Graph mailboxes have none). */
+export interface Mailbox {
+  email: string;
+  ewsUrl?: string;
+}
 
 /**
  * The mailbox address and EWS URL are sealed under the master key (not the data key), because a
@@ -96,7 +100,11 @@ export type Mailbox = Omit<Account, 'credentials'>;
  */
 export function sealMailbox(master: MasterKey, registrationId: string, mailbox: Mailbox): string {
   return master.seal(
-    JSON.stringify({ email: mailbox.email, ewsUrl: mailbox.ewsUrl }),
+    JSON.stringify(
+      mailbox.ewsUrl === undefined
+        ? { email: mailbox.email }
+        : { email: mailbox.email, ewsUrl: mailbox.ewsUrl },
+    ),
     MAILBOX,
     registrationId,
   );
@@ -112,10 +120,15 @@ export function openMailbox(master: MasterKey, registration: Registration): Mail
  */
 export function openRegistrationAccount(master: MasterKey, registration: Registration, key: Buffer): Account {
   const mailbox = openMailbox(master, registration);
+  if (mailbox.ewsUrl === undefined) throw new Error('not an EWS registration');
   for (const sealed of [registration.accountEnc, registration.nextAccountEnc]) {
     if (sealed === null) continue;
     try {
-      return { ...mailbox, credentials: openAccount(key, registration.id, sealed) as CredentialsPayload };
+      return {
+        email: mailbox.email,
+        ewsUrl: mailbox.ewsUrl,
+        credentials: openAccount(key, registration.id, sealed) as CredentialsPayload,
+      };
     } catch {
       // Not sealed under this key: try the other one.
     }

@@ -38,10 +38,21 @@ export interface DeliverySettings {
   leaseSeconds: number;
 }
 
+/** Reads the fields of events from Microsoft Graph mailboxes (provider `graph`). */
+export interface GraphFieldSource {
+  fetch(
+    event: OutboxEvent,
+    registration: Registration,
+    want: { mail: boolean; unread: boolean },
+  ): Promise<Fetched>;
+}
+
 export interface DeliveryWorkerOptions {
   store: Store;
   master: MasterKey;
   ews: EwsClient;
+  /** Graph mailboxes; without it their events are pushed without fields. */
+  graph?: GraphFieldSource;
   senders: PushSenderLookup;
   logger: Logger;
   settings: DeliverySettings;
@@ -68,7 +79,8 @@ interface StoredPayload {
   wrappedKey?: string;
 }
 
-interface Fetched {
+/** What a worker could read for one event (subject and sender, the unread count) and what went wrong. */
+export interface Fetched {
   mail?: MailItem;
   unread?: number;
   /** The item is gone (deleted or moved before it could be read): no alert for it. */
@@ -463,6 +475,11 @@ export class DeliveryWorker {
     const wantMail = event.kind === 'new_mail' && policy === 'full' && event.itemId !== null;
     const wantUnread = event.kind !== 'checkin' && policy !== 'silent';
     if (!wantMail && !wantUnread) return {};
+    if (registration.provider === 'graph') {
+      return this.#o.graph
+        ? this.#o.graph.fetch(event, registration, { mail: wantMail, unread: wantUnread })
+        : {};
+    }
     // Sealed keys are erased once an event ends; an event without one is pushed without fields.
     if (!payload.wrappedKey) return {};
     const key = this.#o.master.open(payload.wrappedKey, OUTBOX_KEY_PURPOSE, registration.id);

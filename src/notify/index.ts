@@ -9,6 +9,20 @@ export {
   type PushSenderLookup,
 } from './delivery.ts';
 export {
+  GRAPH_LIFECYCLE_PREFIX,
+  GRAPH_NOTIFY_PREFIX,
+  GRAPH_RENEWAL_LEASE,
+  GraphAccess,
+  GraphEncryptionKeys,
+  GraphFetcher,
+  GraphIntake,
+  type GraphIntakeAnswer,
+  GraphRegistrationFlows,
+  GraphRenewalJob,
+  type GraphRenewalPass,
+  GraphSubscriptions,
+} from './graph/index.ts';
+export {
   type DeliverySummary,
   type HealthOverview,
   type InspectFilter,

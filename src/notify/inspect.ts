@@ -9,6 +9,7 @@
  */
 import { identifierHash, type MasterKey } from '../crypto/index.ts';
 import type {
+  GraphSubscriptionRecord,
   ContentPolicy,
   Delivery,
   DeliveryStatus,
@@ -88,6 +89,22 @@ export interface RegistrationDetail extends RegistrationSummary {
   outbox: Record<OutboxStatus, number>;
   /** The last {@link RECENT_DELIVERIES} deliveries, newest first. */
   deliveries: DeliverySummary[];
+  /** The Microsoft Graph subscription (provider `graph`); null for EWS. */
+  graph: GraphSubscriptionSummary | null;
+}
+
+export interface GraphSubscriptionSummary {
+  auth: 'app' | 'delegated';
+  state: GraphSubscriptionRecord['state'];
+  subscriptionId: string | null;
+  includeResourceData: boolean;
+  expiresAt: string | null;
+  /** When the renewal job next looks at it (null: when the device next checks in). */
+  renewAt: string | null;
+  renewalFailures: number;
+  lastError: string | null;
+  lastLifecycleEvent: string | null;
+  lastLifecycleAt: string | null;
 }
 
 export interface InspectFilter {
@@ -174,21 +191,63 @@ export class RegistrationInspector {
         ? await this.#store.registrations.get(id)
         : await this.#store.registrations.getForTenant(tenantId, id);
     if (!registration) return undefined;
-    const [outbox, deliveries] = await Promise.all([
+    const [outbox, deliveries, graph] = await Promise.all([
       this.#store.outbox.countByStatus(registration.id),
       this.#store.deliveries.listForRegistration(registration.id),
+      registration.provider === 'graph'
+        ? this.#store.graphSubscriptions.get(registration.id)
+        : Promise.resolve(undefined),
     ]);
     const recent = deliveries.slice(0, RECENT_DELIVERIES);
     return {
       ...summarize(registration),
-      health: this.health(registration, recent[0]),
+      health: graph ? this.graphHealth(registration, graph) : this.health(registration, recent[0]),
       contentPolicy: registration.contentPolicy,
       unreadCount: registration.unreadCount,
       badgeSent: registration.badgeSent,
       subscriptionId: registration.subscriptionId,
       outbox,
       deliveries: recent.map((d) => summarizeDelivery(d, registration)),
+      graph: graph
+        ? {
+            auth: graph.auth,
+            state: graph.state,
+            subscriptionId: graph.subscriptionId,
+            includeResourceData: graph.includeResourceData,
+            expiresAt: iso(graph.expiresAt),
+            renewAt: iso(graph.renewAt),
+            renewalFailures: graph.renewalFailures,
+            lastError: graph.lastError,
+            lastLifecycleEvent: graph.lastLifecycleEvent,
+            lastLifecycleAt: iso(graph.lastLifecycleAt),
+          }
+        : null,
     };
+  }
+
+  /** The health sentence of a Graph registration. */
+  graphHealth(r: Registration, g: GraphSubscriptionRecord): string {
+    const now = this.#now();
+    const expires = g.expiresAt === null ? 'no expiration yet' : `expires ${time(g.expiresAt)}`;
+    const who = g.auth === 'app' ? "the tenant's application" : "the device's token (delegated)";
+    const failing =
+      g.renewalFailures > 0 ? ` The last ${plural(g.renewalFailures, 'renewal')} failed (${g.lastError ?? 'unknown'}).` : '';
+    if (r.state === 'dead' || r.state === 'inactive' || r.state === 'pending') return this.health(r);
+    if (r.state === 'needs_credentials' || (g.auth === 'delegated' && g.state !== 'active')) {
+      const asked = r.checkinSentAt === null ? '' : ` (asked at ${time(r.checkinSentAt)}, ${ago(now - r.checkinSentAt)})`;
+      return `Graph subscription ${g.state}, ${expires}: waiting for the device to check in with a fresh Graph token${asked}, which renews or re-creates it.`;
+    }
+    switch (g.state) {
+      case 'creating':
+        return 'Herald is creating the Graph subscription.';
+      case 'active':
+        return `Graph subscription active with ${who}, ${expires}; ${g.renewAt === null ? 'renewed at the next check-in' : `renewal due ${time(g.renewAt)}`}.${failing}`;
+      case 'reauthorize':
+        return `Graph asked for reauthorization${g.lastLifecycleAt === null ? '' : ` at ${time(g.lastLifecycleAt)}`}; the renewal job answers it.${failing}`;
+      case 'removed':
+      case 'expired':
+        return `Graph subscription ${g.state}; the renewal job creates a new one.${failing}`;
+    }
   }
 
   /** Counts for a dashboard: registrations per state, outbox events per status. */

@@ -9,7 +9,9 @@ import type { EwsClient } from '../exchange/ews/index.ts';
 import type { Logger } from '../log/index.ts';
 import {
   type ContentPolicy,
+  type MailProvider,
   type Registration,
+  type RegistrationPatch,
   type Store,
   StoreConflictError,
   type Tenant,
@@ -18,6 +20,8 @@ import type { TenantService } from '../tenants/index.ts';
 import { type Account, decryptCredentials, ewsTarget, openMailbox, sealMailbox } from './account.ts';
 import { ewsCallbackUrl } from './callback-url.ts';
 import type { PushSenderLookup } from './delivery.ts';
+import type { GraphRegistrationFlows } from './graph/registrations.ts';
+import type { GraphCaller } from './graph/subscriptions.ts';
 
 /** Concurrent creates for one identity this call can outlast (see #claimIdentity). */
 const MAX_IDENTITY_ROUNDS = 16;
@@ -29,7 +33,7 @@ export interface CreateRegistrationInput {
     appId: string;
     environment?: 'production' | 'sandbox';
   };
-  account: { email: string; provider?: 'ews' | 'graph'; ewsUrl?: string; credentials: string };
+  account: { email: string; provider?: 'ews' | 'graph'; ewsUrl?: string; credentials?: string };
   notification?: { content: ContentPolicy };
 }
 
@@ -56,6 +60,8 @@ export interface RegistrationServiceOptions {
    * its certificates stay valid.
    */
   onUnenrol?: (registrationId: string) => Promise<unknown>;
+  /** Microsoft Graph mailboxes (provider `graph`); without it only EWS is served. */
+  graph?: GraphRegistrationFlows;
 }
 
 export class RegistrationService {
@@ -73,28 +79,50 @@ export class RegistrationService {
     return identifierHash(this.#emailKey, 'email', email);
   }
 
+  /**
+   * The mailbox source: the device's choice, else Graph for mailboxes the tenant's Graph settings
+   * place in Exchange Online (its domains, or an Exchange Online EWS URL), else EWS.
+   */
+  #provider(tenant: Tenant, account: CreateRegistrationInput['account']): MailProvider {
+    const graph = this.#o.graph;
+    if (account.provider === 'graph') {
+      if (!graph) {
+        throw new HeraldError('provider_not_supported', {
+          message: 'provider "graph" is not enabled in this service.',
+        });
+      }
+      if (!graph.subscriptions.access.tenant(tenant.id)) {
+        throw new HeraldError('graph_not_configured', {
+          message: `Tenant "${tenant.id}" has no Microsoft Graph settings; add tenants[].graph (tenantId, and app for app-only access) to the configuration.`,
+        });
+      }
+      return 'graph';
+    }
+    if (account.provider === 'ews') return 'ews';
+    return graph?.subscriptions.access.prefersGraph(tenant.id, account.email, account.ewsUrl)
+      ? 'graph'
+      : 'ews';
+  }
+
   async create(
     tenant: Tenant,
     input: CreateRegistrationInput,
   ): Promise<{ registrationId: string; state: 'active'; statusFrequencyMinutes: number }> {
-    if (input.account.provider === 'graph') {
-      throw new HeraldError('provider_not_supported', {
-        message:
-          'provider "graph" (Microsoft Graph change notifications) is not available in this version; use "ews".',
-      });
-    }
-    if (!input.account.ewsUrl) throw new HeraldError('ews_url_required');
+    const provider = this.#provider(tenant, input.account);
+    if (provider === 'ews' && !input.account.ewsUrl) throw new HeraldError('ews_url_required');
     const { appId, platform } = input.device;
     if (!this.#o.pushApps.senderFor(tenant.id, appId, platform)) {
       throw new HeraldError('app_not_configured', {
         message: `Tenant "${tenant.id}" has no ${platform === 'ios' ? 'APNs' : 'FCM'} (or relay) credentials for app "${appId}"; add it under tenants[].apps in the configuration.`,
       });
     }
+    if (provider === 'graph') return this.#createGraph(tenant, input);
+    if (!input.account.credentials) throw new HeraldError('credentials_required');
     const credentials = await decryptCredentials(
       input.account.credentials,
       this.#o.tenants.keyResolver(tenant.id),
     );
-    const account: Account = { email: input.account.email, ewsUrl: input.account.ewsUrl, credentials };
+    const account: Account = { email: input.account.email, ewsUrl: input.account.ewsUrl!, credentials };
     const emailHash = this.emailHash(account.email);
 
     const id = randomId(16);
@@ -102,30 +130,13 @@ export class RegistrationService {
     const statusFrequencyMinutes = this.#o.statusFrequencyMinutes;
     // Stored before subscribing, as 'pending': Exchange may call back the moment the subscription
     // exists, and a callback for an unknown registration is answered Unsubscribe.
-    await this.#o.store.registrations.insert({
+    await this.#insertPending(tenant, input, {
       id,
-      tenantId: tenant.id,
-      platform: input.device.platform,
-      pushToken: input.device.pushToken,
-      appId: input.device.appId,
-      environment: input.device.environment ?? 'production',
-      // The identity is claimed only once Exchange has accepted the subscription (below), so a
-      // registration still being created never blocks, or is blocked by, another for it.
-      emailHash: `${emailHash}:pending:${id}`,
+      emailHash,
       provider: 'ews',
-      contentPolicy: input.notification?.content ?? null,
       mailboxEnc: sealMailbox(this.#o.master, id, account),
       accountEnc: sealAccount(dataKey.key, id, account.credentials),
       keyHash: dataKey.hash,
-      nextKeyHash: null,
-      nextAccountEnc: null,
-      state: 'pending',
-      subscriptionId: null,
-      watermark: null,
-      statusFrequencyMinutes,
-      lastSeenAt: null,
-      unreadCount: null,
-      deactivatedReason: null,
     });
     let subscription: { subscriptionId: string; watermark: string };
     try {
@@ -137,9 +148,95 @@ export class RegistrationService {
       await this.#o.store.registrations.delete(id);
       throw error;
     }
-    const replaced = await this.#claimIdentity(id, tenant.id, input.device, emailHash, subscription);
+    const { replaced } = await this.#claimIdentity(id, tenant.id, input.device, emailHash, {
+      subscriptionId: subscription.subscriptionId,
+      watermark: subscription.watermark,
+    });
     this.#o.logger.info({ registrationId: id, tenantId: tenant.id, replaced }, 'registration created');
     return { registrationId: id, state: 'active', statusFrequencyMinutes };
+  }
+
+  /**
+   * A Graph registration: no account is stored (app-only needs none; a delegated token is used
+   * for the one call and dropped), only the sealed mailbox address.
+   */
+  async #createGraph(
+    tenant: Tenant,
+    input: CreateRegistrationInput,
+  ): Promise<{ registrationId: string; state: 'active'; statusFrequencyMinutes: number }> {
+    const graph = this.#o.graph!;
+    const credentials =
+      input.account.credentials && !graph.isAppOnly(tenant.id)
+        ? await decryptCredentials(input.account.credentials, this.#o.tenants.keyResolver(tenant.id))
+        : undefined;
+    const caller: GraphCaller = graph.caller(tenant.id, credentials);
+    const email = input.account.email;
+    const emailHash = this.emailHash(email);
+    const id = randomId(16);
+    await this.#insertPending(tenant, input, {
+      id,
+      emailHash,
+      provider: 'graph',
+      mailboxEnc: sealMailbox(this.#o.master, id, { email }),
+      // Nothing to seal: EWS callbacks can never authenticate against an empty key hash.
+      accountEnc: '',
+      keyHash: '',
+    });
+    let subscribed: Awaited<ReturnType<GraphRegistrationFlows['subscribe']>>;
+    try {
+      subscribed = await graph.subscribe({ id, tenantId: tenant.id }, email, caller);
+    } catch (error) {
+      await this.#o.store.registrations.delete(id);
+      throw error;
+    }
+    const { replaced, replacedGraphSubscription } = await this.#claimIdentity(
+      id,
+      tenant.id,
+      input.device,
+      emailHash,
+      {
+        subscriptionId: subscribed.record.subscriptionId,
+        ...(subscribed.unreadCount === undefined ? {} : { unreadCount: subscribed.unreadCount }),
+      },
+    );
+    if (replaced) await graph.replaced(tenant.id, replacedGraphSubscription ?? null, caller);
+    this.#o.logger.info(
+      { registrationId: id, tenantId: tenant.id, replaced, provider: 'graph', auth: caller.auth },
+      'registration created',
+    );
+    return { registrationId: id, state: 'active', statusFrequencyMinutes: this.#o.statusFrequencyMinutes };
+  }
+
+  async #insertPending(
+    tenant: Tenant,
+    input: CreateRegistrationInput,
+    row: Pick<Registration, 'id' | 'emailHash' | 'provider' | 'mailboxEnc' | 'accountEnc' | 'keyHash'>,
+  ): Promise<void> {
+    await this.#o.store.registrations.insert({
+      id: row.id,
+      tenantId: tenant.id,
+      platform: input.device.platform,
+      pushToken: input.device.pushToken,
+      appId: input.device.appId,
+      environment: input.device.environment ?? 'production',
+      // The identity is claimed only once Exchange has accepted the subscription (below), so a
+      // registration still being created never blocks, or is blocked by, another for it.
+      emailHash: `${row.emailHash}:pending:${row.id}`,
+      provider: row.provider,
+      contentPolicy: input.notification?.content ?? null,
+      mailboxEnc: row.mailboxEnc,
+      accountEnc: row.accountEnc,
+      keyHash: row.keyHash,
+      nextKeyHash: null,
+      nextAccountEnc: null,
+      state: 'pending',
+      subscriptionId: null,
+      watermark: null,
+      statusFrequencyMinutes: this.#o.statusFrequencyMinutes,
+      lastSeenAt: null,
+      unreadCount: null,
+      deactivatedReason: null,
+    });
   }
 
   /**
@@ -149,15 +246,15 @@ export class RegistrationService {
    * identity both succeed here, the later one winning: the unique constraint makes the loser of
    * a race retry, and its retry finds and replaces the winner. Every round of conflicts has a
    * winner, so k concurrent creates need at most k rounds (on PostgreSQL; SQLite serialises
-   * writers and never conflicts here). @returns the replaced id.
+   * writers and never conflicts here). @returns the replaced id (and its Graph subscription's).
    */
   async #claimIdentity(
     id: string,
     tenantId: string,
     device: CreateRegistrationInput['device'],
     emailHash: string,
-    subscription: { subscriptionId: string; watermark: string },
-  ): Promise<string | undefined> {
+    patch: RegistrationPatch,
+  ): Promise<{ replaced: string | undefined; replacedGraphSubscription?: string | null }> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#o.store.transaction(async (tx) => {
@@ -167,15 +264,15 @@ export class RegistrationService {
             device.pushToken,
             emailHash,
           );
+          const previousGraph = previous && (await tx.graphSubscriptions.get(previous.id));
           if (previous) await tx.registrations.delete(previous.id);
           await tx.registrations.update(id, {
+            ...patch,
             state: 'active',
-            subscriptionId: subscription.subscriptionId,
-            watermark: subscription.watermark,
             lastSeenAt: this.#now(),
             emailHash,
           });
-          return previous?.id;
+          return { replaced: previous?.id, replacedGraphSubscription: previousGraph?.subscriptionId };
         });
       } catch (error) {
         if (!(error instanceof StoreConflictError) || attempt >= MAX_IDENTITY_ROUNDS) throw error;
@@ -185,6 +282,18 @@ export class RegistrationService {
 
   async checkin(tenant: Tenant, id: string, input: CheckinInput): Promise<{ state: CheckinState }> {
     const registration = await this.#require(tenant, id);
+    if (registration.provider === 'graph') {
+      if (!this.#o.graph) return { state: 'needs_credentials' };
+      const credentials =
+        input.account?.credentials && !this.#o.graph.isAppOnly(tenant.id)
+          ? await decryptCredentials(input.account.credentials, this.#o.tenants.keyResolver(tenant.id))
+          : undefined;
+      return this.#o.graph.checkin(
+        registration,
+        openMailbox(this.#o.master, registration).email,
+        credentials,
+      );
+    }
     if (!input.account?.credentials) {
       return {
         state:
@@ -201,7 +310,8 @@ export class RegistrationService {
     // The old key is known only to Exchange (it is in the old callback URL), so fresh credentials
     // are sealed under a new key, which means a new callback URL and a new subscription. The new
     // key is accepted from the moment it exists, so an early callback is not refused.
-    const account: Account = { ...openMailbox(this.#o.master, registration), credentials };
+    const mailbox = openMailbox(this.#o.master, registration);
+    const account: Account = { email: mailbox.email, ewsUrl: mailbox.ewsUrl ?? '', credentials };
     const accountEnc = sealAccount(dataKey.key, id, credentials);
     await this.#o.store.registrations.update(id, { nextKeyHash: dataKey.hash, nextAccountEnc: accountEnc });
     let subscription: { subscriptionId: string; watermark: string };
@@ -245,8 +355,9 @@ export class RegistrationService {
    * registration is: at the latest after StatusFrequency minutes.
    */
   async delete(tenant: Tenant, id: string): Promise<void> {
-    await this.#require(tenant, id);
+    const registration = await this.#require(tenant, id);
     await this.#o.onUnenrol?.(id);
+    if (registration.provider === 'graph') await this.#o.graph?.unregister(registration);
     await this.#o.store.registrations.delete(id);
     this.#o.logger.info({ registrationId: id, tenantId: tenant.id }, 'registration deleted');
   }

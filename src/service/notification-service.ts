@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { Agent, type Dispatcher, ProxyAgent } from 'undici';
 import type { HeraldConfig } from '../config/index.ts';
 import { loadOrCreateMasterKey, type MasterKey } from '../crypto/index.ts';
 import { createEwsClient, type EwsClient, type EwsClientHandle } from '../exchange/ews/index.ts';
@@ -15,6 +17,13 @@ import { Metrics } from '../metrics/index.ts';
 import {
   DeliveryWorker,
   EventIntake,
+  GraphAccess,
+  GraphEncryptionKeys,
+  GraphFetcher,
+  GraphIntake,
+  GraphRegistrationFlows,
+  GraphRenewalJob,
+  GraphSubscriptions,
   LastSeenBatcher,
   type PushSenderLookup,
   REGISTRATION_STATES,
@@ -43,6 +52,8 @@ export interface NotificationService {
   delivery: DeliveryWorker;
   /** The subscription watchdog (started by listen(); runs while this node holds its lease). */
   watchdog: Watchdog;
+  /** Keeps Graph subscriptions alive (started by listen(); runs while this node holds its lease). */
+  graphRenewal: GraphRenewalJob;
   metrics: Metrics;
   /** Registration health as the admin API shows it. */
   inspector: RegistrationInspector;
@@ -75,6 +86,13 @@ function ewsGateway(gateway: NonNullable<HeraldConfig['exchange']['gateway']>) {
       ? { cert: readFileSync(gateway.certFile, 'utf8'), key: readFileSync(gateway.keyFile, 'utf8') }
       : {}),
   };
+}
+
+/** An undici dispatcher for outbound calls with extra CAs or a proxy; undefined: undici's default. */
+function outboundDispatcher(ca: string[], proxyUrl: string | undefined): Dispatcher | undefined {
+  const tls = ca.length > 0 ? { ca: [...rootCertificates, ...ca] } : {};
+  if (proxyUrl) return new ProxyAgent({ uri: proxyUrl, requestTls: tls, proxyTls: tls });
+  return ca.length > 0 ? new Agent({ connect: tls }) : undefined;
 }
 
 export function userAgent(publicUrl: string): string {
@@ -144,6 +162,8 @@ export async function createNotificationService(
         ...(config.exchange.gateway ? { gateway: ewsGateway(config.exchange.gateway) } : {}),
       });
   const ews: EwsClient = overrides.ews ?? ownEws!;
+  // Graph and Entra: one dispatcher with the extra CAs (added to the system roots) and the proxy.
+  const graphDispatcher = outboundDispatcher(trustedCas, config.proxy?.url);
   let ownSenders: PushSenders | undefined;
   try {
     ownSenders = overrides.senders
@@ -172,11 +192,43 @@ export async function createNotificationService(
     },
   });
   const lastSeen = new LastSeenBatcher(store, logger);
+  const graphAccess = new GraphAccess({
+    tenants: config.tenants,
+    authorityHost: config.graph.authorityHost,
+    graphUrl: config.graph.graphUrl,
+    jwksUrl: config.graph.jwksUrl,
+    timeoutMs: config.graph.timeoutSeconds * 1000,
+    limits: {
+      maxLifetimeMinutes: config.graph.subscriptionMinutes,
+      maxLifetimeMinutesWithResourceData: config.graph.subscriptionMinutesWithResourceData,
+      safetyMarginMinutes: 5,
+    },
+    userAgent: userAgent(config.publicUrl),
+    ...(graphDispatcher ? { dispatcher: graphDispatcher } : {}),
+    ...(overrides.now ? { now: overrides.now } : {}),
+  });
+  const graphKeys = new GraphEncryptionKeys({
+    store,
+    master,
+    validityDays: config.graph.encryptionCertificateDays,
+    logger,
+    ...(overrides.now ? { now: overrides.now } : {}),
+  });
+  const graphSubscriptions = new GraphSubscriptions({
+    store,
+    access: graphAccess,
+    keys: graphKeys,
+    master,
+    publicUrl: config.publicUrl,
+    logger,
+    now,
+  });
   const delivery = new DeliveryWorker({
     owner: loadOrCreateNodeId(config, logger),
     store,
     master,
     ews,
+    graph: new GraphFetcher({ master, subscriptions: graphSubscriptions, keys: graphKeys, logger }),
     senders,
     logger,
     settings: config.push,
@@ -194,6 +246,28 @@ export async function createNotificationService(
     metrics,
     beforePass: () => lastSeen.flush(),
     onEnqueued: wakeDelivery,
+  });
+  const graphRenewal = new GraphRenewalJob({
+    store,
+    subscriptions: graphSubscriptions,
+    master,
+    logger,
+    settings: config.graph.renewal,
+    owner: delivery.owner,
+    now,
+    metrics,
+    onEnqueued: wakeDelivery,
+  });
+  const graphIntake = new GraphIntake({
+    store,
+    subscriptions: graphSubscriptions,
+    keys: graphKeys,
+    logger,
+    metrics,
+    now,
+    maxBodyBytes: config.limits.notificationBytes,
+    onEnqueued: wakeDelivery,
+    onRenewalDue: () => graphRenewal.wake(),
   });
   const ca = config.pki.enabled
     ? new ServedCertificateAuthority({
@@ -216,6 +290,15 @@ export async function createNotificationService(
     statusFrequencyMinutes: config.exchange.statusFrequencyMinutes,
     pushApps: senders,
     now,
+    graph: new GraphRegistrationFlows({
+      store,
+      subscriptions: graphSubscriptions,
+      logger,
+      metrics,
+      now,
+      onRenewalDue: () => graphRenewal.wake(),
+      onEnqueued: wakeDelivery,
+    }),
     ...(ca ? { onUnenrol: (id: string) => ca.revokeForRegistration(id) } : {}),
   });
   const inspector = new RegistrationInspector({ store, master, now, watchdog: config.watchdog });
@@ -229,6 +312,7 @@ export async function createNotificationService(
       tenants,
       registrations,
       intake,
+      graphIntake,
       version: VERSION,
       publicUrl: config.publicUrl,
       limits: config.limits,
@@ -259,6 +343,7 @@ export async function createNotificationService(
     lastSeen,
     delivery,
     watchdog,
+    graphRenewal,
     metrics,
     inspector,
     ca,
@@ -269,6 +354,7 @@ export async function createNotificationService(
       service.url = address;
       delivery.start();
       watchdog.start();
+      graphRenewal.start();
       return address;
     },
     async close() {
@@ -277,6 +363,7 @@ export async function createNotificationService(
       // to the outbox for another node or the next start. Then pending pings, connections, data.
       await app.close();
       await watchdog.stop();
+      await graphRenewal.stop();
       const { unfinished, released } = await delivery.stop(config.shutdown.graceSeconds * 1000);
       if (unfinished > 0) {
         logger.warn(
@@ -289,6 +376,7 @@ export async function createNotificationService(
       await ca?.close();
       await ownSenders?.close();
       await ownEws?.close();
+      await graphDispatcher?.close();
       await store.close();
     },
   };

@@ -12,6 +12,7 @@ import { openPostgres } from './postgres.ts';
 import { inTransaction, type RepositoryContext } from './repositories/context.ts';
 import { deliveryRepository } from './repositories/deliveries.ts';
 import { gatewayRuleRepository } from './repositories/gateway-rules.ts';
+import { graphEncryptionKeyRepository, graphSubscriptionRepository } from './repositories/graph.ts';
 import { leaseRepository } from './repositories/leases.ts';
 import { outboxRepository } from './repositories/outbox.ts';
 import { pkiRepositories } from './repositories/pki-repositories.ts';
@@ -24,6 +25,8 @@ import { openSqlite } from './sqlite.ts';
 import type {
   DeliveryRepository,
   GatewayRuleRepository,
+  GraphEncryptionKeyRepository,
+  GraphSubscriptionRepository,
   LeaseRepository,
   OutboxRepository,
   PkiRepositories,
@@ -51,6 +54,9 @@ export interface Repositories {
   readonly gatewayRules: GatewayRuleRepository;
   /** The certificate authority: authorities, templates, certificates, CRLs, challenges. */
   readonly pki: PkiRepositories;
+  /** Microsoft Graph: one subscription per `graph` registration, and Herald's encryption keys. */
+  readonly graphSubscriptions: GraphSubscriptionRepository;
+  readonly graphEncryptionKeys: GraphEncryptionKeyRepository;
 }
 
 /** Repositories bound to one transaction. */
@@ -89,6 +95,8 @@ function repositories(ctx: RepositoryContext): Repositories {
     providerTokens: providerTokenRepository(ctx),
     gatewayRules: gatewayRuleRepository(ctx),
     pki: pkiRepositories(ctx),
+    graphSubscriptions: graphSubscriptionRepository(ctx),
+    graphEncryptionKeys: graphEncryptionKeyRepository(ctx),
   };
 }
 

@@ -7,6 +7,8 @@ import type {
   ContentPolicy,
   DeliveryStatus,
   GatewayRuleAction,
+  GraphAuthModel,
+  GraphSubscriptionState,
   MailProvider,
   OutboxKind,
   OutboxStatus,
@@ -194,6 +196,38 @@ export interface PkiChallengesTable {
   created_at: number;
 }
 
+export interface GraphSubscriptionsTable {
+  registration_id: string;
+  subscription_id: string | null;
+  entra_tenant_id: string;
+  auth: GraphAuthModel;
+  client_state_hash: string;
+  next_client_state_hash: string | null;
+  application_id: string | null;
+  /** 0 or 1. */
+  include_resource_data: number;
+  encryption_certificate_id: string | null;
+  state: GraphSubscriptionState;
+  expires_at: number | null;
+  renew_at: number | null;
+  renewal_failures: Generated<number>;
+  last_error: string | null;
+  last_lifecycle_event: string | null;
+  last_lifecycle_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface GraphEncryptionKeysTable {
+  id: string;
+  certificate: string;
+  thumbprint: string;
+  private_key_enc: string;
+  not_after: number;
+  created_at: number;
+  retired_at: number | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   tenant_keys: TenantKeysTable;
@@ -208,4 +242,6 @@ export interface Database {
   pki_certificates: PkiCertificatesTable;
   pki_crls: PkiCrlsTable;
   pki_challenges: PkiChallengesTable;
+  graph_subscriptions: GraphSubscriptionsTable;
+  graph_encryption_keys: GraphEncryptionKeysTable;
 }

@@ -258,6 +258,134 @@ export interface RegistrationRepository {
   deleteStalePending(before: EpochMs, limit: number): Promise<number>;
 }
 
+// ---------------------------------------------------------------- Microsoft Graph subscriptions
+
+/** `app`: the tenant's Entra application (client credentials); `delegated`: the device's token. */
+export type GraphAuthModel = 'app' | 'delegated';
+/**
+ * - `creating`: Herald is asking Graph for it (no id yet);
+ * - `active`: alive at Graph, renewed by the renewal job (app) or at a device check-in (delegated);
+ * - `reauthorize`: Graph sent reauthorizationRequired;
+ * - `removed`: Graph sent subscriptionRemoved, or a renewal found it gone: to be created again;
+ * - `expired`: its expiration passed without a renewal (delegated, device away).
+ */
+export type GraphSubscriptionState = 'creating' | 'active' | 'reauthorize' | 'removed' | 'expired';
+
+/** The Graph subscription of one registration (provider `graph`); deleted with it. */
+export interface GraphSubscriptionRecord {
+  registrationId: string;
+  /** Graph's subscription id; null while `creating`. */
+  subscriptionId: string | null;
+  /** The Entra tenant (directory) id the mailbox lives in. */
+  entraTenantId: string;
+  auth: GraphAuthModel;
+  /** `hmac-sha256:…` of the subscription's clientState (never the clientState itself). */
+  clientStateHash: string;
+  /** While a replacement subscription is being created: its clientState's hash, accepted too. */
+  nextClientStateHash: string | null;
+  /** The app Graph says created the subscription (the `aud` of its validation tokens). */
+  applicationId: string | null;
+  includeResourceData: boolean;
+  encryptionCertificateId: string | null;
+  state: GraphSubscriptionState;
+  expiresAt: EpochMs | null;
+  /** When the renewal job next looks at it; null: nothing to do until the device checks in. */
+  renewAt: EpochMs | null;
+  /** Failed renewals in a row (backoff); 0 after a success. */
+  renewalFailures: number;
+  /** Why the last renewal failed (an error code, never a token). */
+  lastError: string | null;
+  /** The last lifecycle notification Graph sent for it, and when. */
+  lastLifecycleEvent: string | null;
+  lastLifecycleAt: EpochMs | null;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+export type NewGraphSubscription = Pick<
+  GraphSubscriptionRecord,
+  'registrationId' | 'entraTenantId' | 'auth' | 'clientStateHash' | 'includeResourceData'
+> &
+  Partial<
+    Pick<
+      GraphSubscriptionRecord,
+      | 'subscriptionId'
+      | 'nextClientStateHash'
+      | 'applicationId'
+      | 'encryptionCertificateId'
+      | 'state'
+      | 'expiresAt'
+      | 'renewAt'
+    >
+  >;
+
+export type GraphSubscriptionPatch = Partial<
+  Pick<
+    GraphSubscriptionRecord,
+    | 'subscriptionId'
+    | 'clientStateHash'
+    | 'nextClientStateHash'
+    | 'applicationId'
+    | 'includeResourceData'
+    | 'encryptionCertificateId'
+    | 'state'
+    | 'expiresAt'
+    | 'renewAt'
+    | 'renewalFailures'
+    | 'lastError'
+    | 'lastLifecycleEvent'
+    | 'lastLifecycleAt'
+  >
+>;
+
+export interface GraphSubscriptionRepository {
+  /** @throws StoreConflictError when the registration has one already (or the subscription id is taken). */
+  insert(subscription: NewGraphSubscription): Promise<GraphSubscriptionRecord>;
+  get(registrationId: string): Promise<GraphSubscriptionRecord | undefined>;
+  findBySubscriptionId(subscriptionId: string): Promise<GraphSubscriptionRecord | undefined>;
+  /** undefined leaves a field alone, null clears it. With `ifState`, only from those states. */
+  update(
+    registrationId: string,
+    patch: GraphSubscriptionPatch,
+    options?: { ifState?: readonly GraphSubscriptionState[] },
+  ): Promise<GraphSubscriptionRecord | undefined>;
+  /** Subscriptions whose renewAt has come (renewAt <= now), soonest first, at most `limit`. */
+  due(now: EpochMs, limit: number): Promise<GraphSubscriptionRecord[]>;
+  countByState(): Promise<Partial<Record<GraphSubscriptionState, number>>>;
+}
+
+/**
+ * Herald's certificates for rich notifications (Graph encrypts resource data to them). The
+ * private key is sealed under the master key by the caller. Retired keys stay until they
+ * expire: notifications encrypted before a rotation must still decrypt.
+ */
+export interface GraphEncryptionKey {
+  /** The encryptionCertificateId given to Graph. */
+  id: string;
+  /** base64 DER. */
+  certificate: string;
+  /** SHA-1, upper-case hex. */
+  thumbprint: string;
+  privateKeyEnc: string;
+  notAfter: EpochMs;
+  createdAt: EpochMs;
+  retiredAt: EpochMs | null;
+}
+
+export type NewGraphEncryptionKey = Pick<
+  GraphEncryptionKey,
+  'id' | 'certificate' | 'thumbprint' | 'privateKeyEnc' | 'notAfter'
+>;
+
+export interface GraphEncryptionKeyRepository {
+  add(key: NewGraphEncryptionKey): Promise<GraphEncryptionKey>;
+  /** The newest key that is not retired and not expired at `now`. */
+  current(now: EpochMs): Promise<GraphEncryptionKey | undefined>;
+  /** Every key not expired at `now` (retired ones included), newest first. */
+  usable(now: EpochMs): Promise<GraphEncryptionKey[]>;
+  retire(id: string, at: EpochMs): Promise<boolean>;
+}
+
 // ---------------------------------------------------------------- outbox
 
 export interface OutboxEvent {

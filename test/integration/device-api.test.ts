@@ -174,7 +174,11 @@ for (const database of databases()) {
       (graph.account as Record<string, unknown>).provider = 'graph';
       const graphAnswer = await api('POST', '/v1/registrations', graph);
       assert.equal(graphAnswer.status, 422);
-      assert.equal(code(graphAnswer.body), 'provider_not_supported');
+      assert.equal(code(graphAnswer.body), 'graph_not_configured');
+      assert.match(JSON.stringify(graphAnswer.body), /tenants\[\]\.graph/);
+      const noCredentials = await body(2);
+      delete (noCredentials.account as Record<string, unknown>).credentials;
+      assert.equal(code((await api('POST', '/v1/registrations', noCredentials)).body), 'credentials_required');
       const noUrl = await body(2);
       delete (noUrl.account as Record<string, unknown>).ewsUrl;
       assert.equal(code((await api('POST', '/v1/registrations', noUrl)).body), 'ews_url_required');

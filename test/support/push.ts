@@ -21,8 +21,9 @@ export interface PushPeers {
   close(): Promise<void>;
 }
 
-export async function startPushPeers(dir: string): Promise<PushPeers> {
-  const apns = await startApnsSimulator();
+/** `now`: the APNs simulator's clock, for tests that run Herald on a virtual one (provider-token ages). */
+export async function startPushPeers(dir: string, options: { now?: () => number } = {}): Promise<PushPeers> {
+  const apns = await startApnsSimulator(options.now ? { now: options.now } : {});
   const fcm = await startFcmSimulator();
   const key = apns.generateKey();
   const keyFile = join(dir, `AuthKey_${key.keyId}.p8`);

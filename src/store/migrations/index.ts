@@ -8,6 +8,7 @@ import { subscriptionHealth } from './0002_subscription_health.ts';
 import { providerTokens } from './0003_provider_tokens.ts';
 import { gatewayRules } from './0004_gateway_rules.ts';
 import { pki } from './0005_pki.ts';
+import { graph } from './0006_graph.ts';
 import type { DialectName } from './columns.ts';
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
@@ -17,6 +18,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
     '0003_provider_tokens': providerTokens(dialect),
     '0004_gateway_rules': gatewayRules(dialect),
     '0005_pki': pki(dialect),
+    '0006_graph': graph(dialect),
   };
   return { getMigrations: async () => migrations };
 }

@@ -270,6 +270,8 @@ export function registrationRepository({ db, now }: RepositoryContext) {
             .selectFrom('registrations')
             .select('id')
             .where('state', '=', 'active')
+            // Graph subscriptions send no status pings: silence means nothing for them.
+            .where('provider', '=', 'ews')
             .where('last_seen_at', 'is not', null)
             .where(silentFor)
             .orderBy('last_seen_at')
