@@ -90,11 +90,19 @@ export function formatDetail(d: RegistrationDetail): string {
     ['updatedAt', when(d.updatedAt)],
     ...(d.graph
       ? ([
-          ['graph', `${d.graph.auth}, subscription ${d.graph.state}${d.graph.includeResourceData ? ', rich' : ''}`],
+          [
+            'graph',
+            `${d.graph.auth}, subscription ${d.graph.state}${d.graph.includeResourceData ? ', rich' : ''}`,
+          ],
           ['graphExpiresAt', when(d.graph.expiresAt)],
           ['graphRenewAt', when(d.graph.renewAt)],
           ['graphLastError', value(d.graph.lastError)],
-          ['graphLifecycle', d.graph.lastLifecycleEvent ? `${d.graph.lastLifecycleEvent} at ${when(d.graph.lastLifecycleAt)}` : '-'],
+          [
+            'graphLifecycle',
+            d.graph.lastLifecycleEvent
+              ? `${d.graph.lastLifecycleEvent} at ${when(d.graph.lastLifecycleAt)}`
+              : '-',
+          ],
         ] as Array<[string, string]>)
       : []),
   ];

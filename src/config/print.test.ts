@@ -14,6 +14,7 @@ const secrets = {
   PROXY_USER: 'proxyuser-SECRET-3333',
   PROXY_PASS: 'proxypass-SECRET-4444',
   DB_PASS: 'dbpass-SECRET-5555',
+  GRAPH_SECRET: 'graph-client-secret-SECRET-6666',
 };
 
 function loadWithSecrets() {
@@ -30,6 +31,9 @@ tenants:
       - appId: com.example.mail
         apns:
           certificate: { p12File: push.p12, passphrase: "\${P12_PASS}" }
+    graph:
+      tenantId: 3f2504e0-4f89-41d3-9a0c-0305e82c3301
+      app: { clientId: b0a4c1d2-0000-4000-8000-000000000001, clientSecret: "\${GRAPH_SECRET}" }
 `,
   );
   return loadConfig({ file, env: secrets });

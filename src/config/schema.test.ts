@@ -411,3 +411,76 @@ describe('errors', () => {
     );
   });
 });
+
+describe('microsoft graph', () => {
+  const GUID = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
+  const APP = 'b0a4c1d2-0000-4000-8000-000000000001';
+  const tenant = (graph: unknown) => ({
+    tenants: [{ id: 'contoso', apiToken: 'contoso-token-0123456789', graph }],
+  });
+  const issues = (input: unknown) =>
+    configSchema.safeParse(input).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+
+  test('defaults/graph section: Microsoft endpoints and the documented lifetimes', () => {
+    assert.deepEqual(configSchema.parse({}).graph, {
+      authorityHost: 'https://login.microsoftonline.com',
+      graphUrl: 'https://graph.microsoft.com/v1.0',
+      jwksUrl: 'https://login.microsoftonline.com/common/discovery/v2.0/keys',
+      timeoutSeconds: 30,
+      subscriptionMinutes: 10_080,
+      subscriptionMinutesWithResourceData: 1_440,
+      renewal: { intervalSeconds: 60, batchSize: 200, concurrency: 8 },
+      encryptionCertificateDays: 365,
+    });
+  });
+
+  test('a tenant graph: delegated without app, app-only with a secret or a certificate (PS256 by default)', () => {
+    const delegated = configSchema.parse(tenant({ tenantId: GUID, domains: ['contoso.com'] }));
+    assert.deepEqual(delegated.tenants[0]!.graph, { tenantId: GUID, domains: ['contoso.com'] });
+    const cert = configSchema.parse(
+      tenant({
+        tenantId: GUID,
+        app: { clientId: APP, certificate: { certFile: 'a.pem', keyFile: 'a.key' } },
+      }),
+    );
+    assert.equal(cert.tenants[0]!.graph?.app?.certificate?.algorithm, 'PS256');
+  });
+
+  test('error/graph app needs exactly one credential; ids must be GUIDs; domains must be domains', () => {
+    assert.deepEqual(issues(tenant({ tenantId: GUID, app: { clientId: APP } })), [
+      'tenants.0.graph.app: set exactly one of clientSecret and certificate',
+    ]);
+    assert.deepEqual(
+      issues(
+        tenant({
+          tenantId: GUID,
+          app: { clientId: APP, clientSecret: 's', certificate: { certFile: 'a.pem', keyFile: 'a.key' } },
+        }),
+      ),
+      ['tenants.0.graph.app: set exactly one of clientSecret and certificate'],
+    );
+    assert.deepEqual(
+      issues(tenant({ tenantId: 'contoso.onmicrosoft.com', app: { clientId: 'x', clientSecret: 's' } })),
+      [
+        'tenants.0.graph.tenantId: must be the Entra tenant (directory) id, a GUID',
+        'tenants.0.graph.app.clientId: must be the application (client) id, a GUID',
+      ],
+    );
+    assert.deepEqual(issues(tenant({ tenantId: GUID, domains: ['not a domain'] })), [
+      'tenants.0.graph.domains.0: must be a mail domain',
+    ]);
+  });
+
+  test('the app certificate files are resolved against the config file directory', () => {
+    const config = load(`tenants:
+  - id: contoso
+    apiToken: contoso-token-0123456789
+    graph:
+      tenantId: ${GUID}
+      app: { clientId: ${APP}, certificate: { certFile: graph.pem, keyFile: keys/graph.key } }
+`);
+    const certificate = config.tenants[0]!.graph!.app!.certificate!;
+    assert.equal(certificate.certFile, `${tmp.dir}/graph.pem`);
+    assert.equal(certificate.keyFile, `${tmp.dir}/keys/graph.key`);
+  });
+});

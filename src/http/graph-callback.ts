@@ -15,7 +15,6 @@ export interface GraphCallbackDeps {
   bodyLimit: number;
 }
 
-
 export function graphCallback(deps: GraphCallbackDeps): FastifyPluginAsync {
   return async (app) => {
     // Graph sends JSON; the handshake comes as text/plain, maybe without a body. Bodies are read

@@ -9,10 +9,10 @@
  */
 import { identifierHash, type MasterKey } from '../crypto/index.ts';
 import type {
-  GraphSubscriptionRecord,
   ContentPolicy,
   Delivery,
   DeliveryStatus,
+  GraphSubscriptionRecord,
   MailProvider,
   OutboxStatus,
   Platform,
@@ -231,10 +231,13 @@ export class RegistrationInspector {
     const expires = g.expiresAt === null ? 'no expiration yet' : `expires ${time(g.expiresAt)}`;
     const who = g.auth === 'app' ? "the tenant's application" : "the device's token (delegated)";
     const failing =
-      g.renewalFailures > 0 ? ` The last ${plural(g.renewalFailures, 'renewal')} failed (${g.lastError ?? 'unknown'}).` : '';
+      g.renewalFailures > 0
+        ? ` The last ${plural(g.renewalFailures, 'renewal')} failed (${g.lastError ?? 'unknown'}).`
+        : '';
     if (r.state === 'dead' || r.state === 'inactive' || r.state === 'pending') return this.health(r);
     if (r.state === 'needs_credentials' || (g.auth === 'delegated' && g.state !== 'active')) {
-      const asked = r.checkinSentAt === null ? '' : ` (asked at ${time(r.checkinSentAt)}, ${ago(now - r.checkinSentAt)})`;
+      const asked =
+        r.checkinSentAt === null ? '' : ` (asked at ${time(r.checkinSentAt)}, ${ago(now - r.checkinSentAt)})`;
       return `Graph subscription ${g.state}, ${expires}: waiting for the device to check in with a fresh Graph token${asked}, which renews or re-creates it.`;
     }
     switch (g.state) {

@@ -121,7 +121,14 @@ forEachDatabase('migrations/running migrate twice is a no-op', async (store) => 
   );
   assert.deepEqual(
     applied.rows.map((r) => r.name),
-    ['0001_initial', '0002_subscription_health', '0003_provider_tokens', '0004_gateway_rules', '0005_pki'],
+    [
+      '0001_initial',
+      '0002_subscription_health',
+      '0003_provider_tokens',
+      '0004_gateway_rules',
+      '0005_pki',
+      '0006_graph',
+    ],
   );
 });
 

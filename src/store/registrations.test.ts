@@ -273,6 +273,15 @@ forEachDatabase(
     await store.registrations.insert(
       exampleRegistration({ id: 'never', pushToken: 'never', lastSeenAt: null }),
     );
+    // Graph subscriptions send no status pings: a long-quiet one is not silent.
+    await store.registrations.insert(
+      exampleRegistration({
+        id: 'graph',
+        pushToken: 'graph',
+        provider: 'graph',
+        lastSeenAt: now - 900 * minute,
+      }),
+    );
     const first = await store.registrations.markSilent({ now, periods: 2, limit: 1 });
     assert.deepEqual(
       first.map((r) => [r.id, r.state, r.silentSince]),
@@ -285,7 +294,9 @@ forEachDatabase(
       ['old'],
     );
     assert.deepEqual(await store.registrations.markSilent({ now, periods: 2, limit: 100 }), []);
-    assert.deepEqual(await store.registrations.countByState(), { active: 4, silent: 2, dead: 1 });
+    // fresh, edge, slow, never, and the Graph one.
+    assert.deepEqual(await store.registrations.countByState(), { active: 5, silent: 2, dead: 1 });
+    assert.equal((await store.registrations.get('graph'))?.state, 'active');
     assert.deepEqual(await store.registrations.countByState('other'), {});
   },
 );

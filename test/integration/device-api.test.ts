@@ -178,7 +178,10 @@ for (const database of databases()) {
       assert.match(JSON.stringify(graphAnswer.body), /tenants\[\]\.graph/);
       const noCredentials = await body(2);
       delete (noCredentials.account as Record<string, unknown>).credentials;
-      assert.equal(code((await api('POST', '/v1/registrations', noCredentials)).body), 'credentials_required');
+      assert.equal(
+        code((await api('POST', '/v1/registrations', noCredentials)).body),
+        'credentials_required',
+      );
       const noUrl = await body(2);
       delete (noUrl.account as Record<string, unknown>).ewsUrl;
       assert.equal(code((await api('POST', '/v1/registrations', noUrl)).body), 'ews_url_required');

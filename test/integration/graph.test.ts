@@ -28,8 +28,16 @@ import { waitFor } from '../support/wait.ts';
 
 const APP_ID = 'com.example.mail';
 const GRAPH_APP = { clientId: randomUUID(), secret: 'graph-app-secret-that-must-not-leak' };
-const APP_TENANT = { id: 'fabrikam', token: 'fabrikam-graph-tenant-token-0123456789', domain: 'fabrikam.example' };
-const DELEGATED_TENANT = { id: 'tailspin', token: 'tailspin-graph-tenant-token-0123456789', domain: 'tailspin.example' };
+const APP_TENANT = {
+  id: 'fabrikam',
+  token: 'fabrikam-graph-tenant-token-0123456789',
+  domain: 'fabrikam.example',
+};
+const DELEGATED_TENANT = {
+  id: 'tailspin',
+  token: 'tailspin-graph-tenant-token-0123456789',
+  domain: 'tailspin.example',
+};
 const EWS_TENANT = { id: 'contoso', token: 'contoso-ews-only-tenant-token-0123456789' };
 const CAROL = { name: 'Carol Finance', address: 'carol@partner.example' };
 const HOUR = 3_600_000;
@@ -128,7 +136,10 @@ for (const database of databases()) {
       const pushToken = apnsToken(5000 + seq);
       const credentials =
         kind === 'delegated'
-          ? await encryptCredentials(keys.delegated, { type: 'oauth', accessToken: await delegatedToken(email) })
+          ? await encryptCredentials(keys.delegated, {
+              type: 'oauth',
+              accessToken: await delegatedToken(email),
+            })
           : undefined;
       const created = await api[kind]('POST', '/v1/registrations', {
         device: { platform: 'ios', pushToken, appId: APP_ID },
@@ -154,7 +165,8 @@ for (const database of databases()) {
 
     async function metric(name: string, labels: string): Promise<number> {
       const line = (await herald.service.metrics.text())
-        .split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+        .split('\n')
+        .find((l) => l.startsWith(`${name}{${labels}}`));
       return line ? Number(line.split(' ').at(-1)) : 0;
     }
 
@@ -162,13 +174,18 @@ for (const database of databases()) {
       const { email, pushToken, registrationId, subscriptionId } = await registered('app');
       const sub = subscription(subscriptionId)!;
       assert.equal(sub.notificationUrl, `${herald.url}/api/ens/v1/graph/notify/${registrationId}`);
-      assert.equal(sub.lifecycleNotificationUrl, `${herald.url}/api/ens/v1/graph/lifecycle/${registrationId}`);
+      assert.equal(
+        sub.lifecycleNotificationUrl,
+        `${herald.url}/api/ens/v1/graph/lifecycle/${registrationId}`,
+      );
       assert.equal(sub.resource, `users/${email}/mailFolders('Inbox')/messages`);
       assert.equal(sub.changeType, 'created');
       assert.equal(sub.includeResourceData, false);
       assert.equal(sub.applicationId, GRAPH_APP.clientId);
       // Both URLs answered the validation handshake.
-      const validations = sim.graph.attempts({ kind: 'validation' }).filter((a) => a.url.includes(registrationId));
+      const validations = sim.graph
+        .attempts({ kind: 'validation' })
+        .filter((a) => a.url.includes(registrationId));
       assert.equal(validations.length, 2);
       assert.ok(validations.every((a) => a.ok));
       const record = await herald.service.store.graphSubscriptions.get(registrationId);
@@ -250,7 +267,10 @@ for (const database of databases()) {
       await sim.advance(17 * HOUR);
       const first = await herald.service.graphRenewal.run();
       assert.ok(first && first.askedDevice >= 1, JSON.stringify(first));
-      assert.equal((await herald.service.store.registrations.get(delegated.registrationId))?.state, 'needs_credentials');
+      assert.equal(
+        (await herald.service.store.registrations.get(delegated.registrationId))?.state,
+        'needs_credentials',
+      );
       const checkinPush = await waitFor(
         () => pushesTo(delegated.pushToken).find((p) => p.herald?.type === 'checkin'),
         'the checkin push',
@@ -284,7 +304,9 @@ for (const database of databases()) {
       const record = await herald.service.store.graphSubscriptions.get(app.registrationId);
       assert.equal(record?.expiresAt, Date.parse(renewed.expirationDateTime));
       assert.ok(record!.renewAt! > sim.now());
-      assert.ok((await metric('herald_graph_subscription_renewals_total', 'action="renew",result="ok"')) >= 2);
+      assert.ok(
+        (await metric('herald_graph_subscription_renewals_total', 'action="renew",result="ok"')) >= 2,
+      );
 
       // Still delivering after the renewal.
       await deliver(app.email, 'After renewal');
@@ -347,13 +369,21 @@ for (const database of databases()) {
         return r?.state === 'active' && r.lastLifecycleEvent === 'reauthorizationRequired';
       }, 'the record back to active');
 
-      sim.deliver(app.email, { subject: 'Unseen', from: CAROL });
-      // The notification for it is "lost" (never awaited); Graph says so with a missed event.
-      await sim.graph.lifecycle(app.subscriptionId, 'missed');
+      const mail = await deliver(app.email, 'Read elsewhere');
       await waitFor(
-        () => pushesTo(app.pushToken).some((p) => p.aps.alert === undefined && p.aps.badge === 1),
+        () =>
+          pushesTo(app.pushToken).find((p) => p.aps.alert?.body === 'Read elsewhere' && p.aps.badge === 1),
+        'the alert for the mail',
+      );
+      // Read in another client: the subscription is for created messages only, so Herald does not
+      // hear of it; Graph's missed event makes Herald read the count again.
+      await sim.markRead(app.email, mail.itemId, true, { wait: true });
+      await sim.graph.lifecycle(app.subscriptionId, 'missed');
+      const badge = await waitFor(
+        () => pushesTo(app.pushToken).find((p) => p.aps.alert === undefined),
         'a badge-only push after missed',
       );
+      assert.deepEqual(badge.aps, { badge: 0 });
       assert.ok((await metric('herald_graph_lifecycle_events_total', 'event="missed"')) >= 1);
     });
 
@@ -378,7 +408,10 @@ for (const database of databases()) {
         }),
       });
       assert.equal(forged.status, 403);
-      assert.deepEqual(((await forged.json()) as { error: { code: string } }).error.code, 'invalid_client_state');
+      assert.deepEqual(
+        ((await forged.json()) as { error: { code: string } }).error.code,
+        'invalid_client_state',
+      );
       assert.equal(
         await metric('herald_graph_notifications_total', 'kind="change",result="client_state"'),
         before + 1,
@@ -389,7 +422,10 @@ for (const database of databases()) {
 
     test('a tampered rich notification is refused and counted; the next one goes through', async () => {
       const { email, registrationId, subscriptionId, pushToken } = await registered('delegated');
-      const before = await metric('herald_graph_notifications_total', 'kind="change",result="encrypted_content"');
+      const before = await metric(
+        'herald_graph_notifications_total',
+        'kind="change",result="encrypted_content"',
+      );
       sim.graph.corruptNextSignature(subscriptionId);
       const tampered = await deliver(email, 'Tampered in transit');
       assert.equal(tampered.graph?.[0]?.status, 400, 'Herald refused the tampered notification');
@@ -410,10 +446,13 @@ for (const database of databases()) {
     });
 
     test('the validation handshake, unknown registrations and malformed bodies', async () => {
-      const handshake = await fetch(`${herald.url}/api/ens/v1/graph/notify/anything?validationToken=a%20b%2Bc`, {
-        method: 'POST',
-        headers: { 'content-type': 'text/plain' },
-      });
+      const handshake = await fetch(
+        `${herald.url}/api/ens/v1/graph/notify/anything?validationToken=a%20b%2Bc`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain' },
+        },
+      );
       assert.equal(handshake.status, 200);
       assert.match(handshake.headers.get('content-type') ?? '', /^text\/plain/);
       assert.equal(await handshake.text(), 'a b+c');
@@ -470,7 +509,11 @@ for (const database of databases()) {
         device,
         account: {
           email,
-          credentials: await encryptCredentials(keys.delegated, { type: 'basic', username: email, password: 'pw' }),
+          credentials: await encryptCredentials(keys.delegated, {
+            type: 'basic',
+            username: email,
+            password: 'pw',
+          }),
         },
       });
       assert.equal(basic.status, 400);
@@ -480,13 +523,19 @@ for (const database of databases()) {
         device,
         account: {
           email,
-          credentials: await encryptCredentials(keys.delegated, { type: 'oauth', accessToken: 'not-a-graph-token' }),
+          credentials: await encryptCredentials(keys.delegated, {
+            type: 'oauth',
+            accessToken: 'not-a-graph-token',
+          }),
         },
       });
       assert.equal(refused.status, 502, JSON.stringify(refused.body));
       assert.equal((refused.body as { error: { code: string } }).error.code, 'exchange_auth_failed');
       assert.equal(liveFor(email).length, 0);
-      const kept = await herald.service.store.registrations.list({ tenantId: DELEGATED_TENANT.id }, { limit: 1000 });
+      const kept = await herald.service.store.registrations.list(
+        { tenantId: DELEGATED_TENANT.id },
+        { limit: 1000 },
+      );
       assert.ok(
         kept.every((r) => r.state !== 'pending'),
         'a refused registration is not kept',
