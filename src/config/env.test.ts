@@ -23,6 +23,9 @@ describe('names', () => {
       HERALD_PROXY_NO_PROXY: 'proxy.noProxy',
       HERALD_TRUST_CA_FILES: 'trust.caFiles',
       HERALD_TLS_CERT_FILE: 'tls.certFile',
+      HERALD_GRAPH_GRAPH_URL: 'graph.graphUrl',
+      HERALD_GRAPH_SUBSCRIPTION_MINUTES_WITH_RESOURCE_DATA: 'graph.subscriptionMinutesWithResourceData',
+      HERALD_GRAPH_RENEWAL_INTERVAL_SECONDS: 'graph.renewal.intervalSeconds',
     };
     for (const [name, path] of Object.entries(expected)) assert.equal(byName.get(name), path, name);
   });
@@ -121,6 +124,21 @@ describe('overrides', () => {
       env: { HERALD_TRUST_CA_FILES: 'a.pem,/b.pem' },
       read: (c) => c.trust.caFiles,
       want: ['/cwd/a.pem', '/b.pem'],
+    },
+    {
+      name: 'env/graph endpoints for the simulator, trailing slash dropped',
+      env: {
+        HERALD_GRAPH_AUTHORITY_HOST: 'http://127.0.0.1:8090/',
+        HERALD_GRAPH_GRAPH_URL: 'http://127.0.0.1:8090/v1.0',
+        HERALD_GRAPH_RENEWAL_CONCURRENCY: '2',
+      },
+      read: (c) => [
+        c.graph.authorityHost,
+        c.graph.graphUrl,
+        c.graph.renewal.concurrency,
+        c.graph.renewal.batchSize,
+      ],
+      want: ['http://127.0.0.1:8090', 'http://127.0.0.1:8090/v1.0', 2, 200],
     },
     {
       name: 'env/optional object created from its keys',

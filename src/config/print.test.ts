@@ -56,15 +56,19 @@ describe('print', () => {
       tenants: {
         apiToken: string;
         apps: { apns: { certificate: { passphrase: string; p12File: string } } }[];
+        graph: { tenantId: string; app: { clientId: string; clientSecret: string } };
       }[];
     };
     assert.equal(printable.tenants[0]!.apiToken, '<hidden>');
     assert.equal(printable.tenants[0]!.apps[0]!.apns.certificate.passphrase, '<hidden>');
+    assert.equal(printable.tenants[0]!.graph.app.clientSecret, '<hidden>');
     assert.equal(printable.proxy.url, 'http://<hidden>@proxy.corp:3128/');
     assert.equal(printable.database, 'postgres://herald:<hidden>@db.internal:5432/herald?sslmode=require');
     // Non-secrets stay readable: that is the point of printing.
     assert.deepEqual(printable.proxy.noProxy, ['localhost']);
     assert.match(printable.tenants[0]!.apps[0]!.apns.certificate.p12File, /push\.p12$/);
+    assert.equal(printable.tenants[0]!.graph.tenantId, '3f2504e0-4f89-41d3-9a0c-0305e82c3301');
+    assert.equal(printable.tenants[0]!.graph.app.clientId, 'b0a4c1d2-0000-4000-8000-000000000001');
   });
 
   for (const format of ['yaml', 'json'] as const) {

@@ -333,6 +333,7 @@ export async function createNotificationService(
     throw error;
   }
 
+  let closing: Promise<void> | undefined;
   const service: NotificationService = {
     app,
     store,
@@ -357,28 +358,33 @@ export async function createNotificationService(
       graphRenewal.start();
       return address;
     },
-    async close() {
-      // Stop taking callbacks first (in-flight requests finish), then the watchdog (hands its
-      // lease on), then the pushes in hand: those not done within shutdown.graceSeconds go back
-      // to the outbox for another node or the next start. Then pending pings, connections, data.
-      await app.close();
-      await watchdog.stop();
-      await graphRenewal.stop();
-      const { unfinished, released } = await delivery.stop(config.shutdown.graceSeconds * 1000);
-      if (unfinished > 0) {
-        logger.warn(
-          { unfinished, released },
-          'stopped with pushes in flight; they were handed back to the outbox',
-        );
-      }
-      await lastSeen.close();
-      // The CA's scheduler hands its lease on while the store is still open.
-      await ca?.close();
-      await ownSenders?.close();
-      await ownEws?.close();
-      await graphDispatcher?.close();
-      await store.close();
+    close() {
+      // Idempotent: a second call (a signal during shutdown, a test's cleanup) waits for the first.
+      closing ??= shutDown();
+      return closing;
     },
   };
+  async function shutDown(): Promise<void> {
+    // Stop taking callbacks first (in-flight requests finish), then the watchdog (hands its
+    // lease on), then the pushes in hand: those not done within shutdown.graceSeconds go back
+    // to the outbox for another node or the next start. Then pending pings, connections, data.
+    await app.close();
+    await watchdog.stop();
+    await graphRenewal.stop();
+    const { unfinished, released } = await delivery.stop(config.shutdown.graceSeconds * 1000);
+    if (unfinished > 0) {
+      logger.warn(
+        { unfinished, released },
+        'stopped with pushes in flight; they were handed back to the outbox',
+      );
+    }
+    await lastSeen.close();
+    // The CA's scheduler hands its lease on while the store is still open.
+    await ca?.close();
+    await ownSenders?.close();
+    await ownEws?.close();
+    await graphDispatcher?.close();
+    await store.close();
+  }
   return service;
 }

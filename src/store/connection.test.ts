@@ -101,6 +101,8 @@ forEachDatabase('migrations/running migrate twice is a no-op', async (store) => 
     [
       'deliveries',
       'gateway_rules',
+      'graph_encryption_keys',
+      'graph_subscriptions',
       'leases',
       'outbox',
       'pki_authorities',

@@ -222,7 +222,10 @@ function oddJsonText(rng: Rng): string {
 /** Paths to every leaf of a JSON value. */
 function leafPaths(value: unknown, path: Array<string | number> = []): Array<Array<string | number>> {
   if (value !== null && typeof value === 'object') {
-    const entries = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value);
+    // Not value.map: a mutation may have set an array's own `constructor` key, which map() consults.
+    const entries: Array<readonly [string | number, unknown]> = Array.isArray(value)
+      ? Array.from({ length: value.length }, (_, i) => [i, value[i]] as const)
+      : Object.entries(value);
     const paths = entries.flatMap(([k, v]) => leafPaths(v, [...path, k]));
     return paths.length > 0 ? paths : [path];
   }

@@ -53,6 +53,7 @@ before(async () => {
 });
 
 after(async () => {
+  // The test stopped Herald already: a second stop must wait for the first, not throw.
   await herald?.stop();
   await peers?.close();
   await exchange?.close();

@@ -85,17 +85,17 @@ export class GraphAccess {
   }
 
   /**
-   * Whether a mailbox without an explicit provider is served through Graph: its domain is one of
-   * the tenant's Graph domains, or its EWS URL is Exchange Online's.
+   * Whether a mailbox without an explicit provider is served through Graph (for a tenant with
+   * Graph settings): an EWS URL decides when the device gives one (Exchange Online's host, or an
+   * on-premises server: in a hybrid organisation one domain has both), else the mail domain.
    */
   prefersGraph(tenantId: string, email: string, ewsUrl: string | undefined): boolean {
     const tenant = this.#tenants.get(tenantId);
     if (!tenant) return false;
-    const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
-    if (tenant.domains.has(domain)) return true;
-    if (ewsUrl && URL.canParse(ewsUrl))
+    if (ewsUrl && URL.canParse(ewsUrl)) {
       return EXCHANGE_ONLINE_HOSTS.has(new URL(ewsUrl).hostname.toLowerCase());
-    return false;
+    }
+    return tenant.domains.has(email.slice(email.lastIndexOf('@') + 1).toLowerCase());
   }
 
   /** The tenant's app-only client (cached tokens); undefined for delegated tenants. */

@@ -121,8 +121,8 @@ export class GraphIntake {
       }
       // The subscription id is not stored yet while it is being made (or re-made): the clientState
       // alone then speaks for it.
-      const known = record.subscriptionId === null || record.nextClientStateHash !== null;
-      if (!known && item.subscriptionId !== record.subscriptionId) {
+      const idPending = record.subscriptionId === null || record.nextClientStateHash !== null;
+      if (!idPending && item.subscriptionId !== record.subscriptionId) {
         reject('unknown_subscription', kind);
         return false;
       }
