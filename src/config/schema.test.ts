@@ -24,6 +24,7 @@ describe('defaults', () => {
       statusFrequencyMinutes: 15,
       requestServerVersion: 'Exchange2013',
       timeoutSeconds: 30,
+      autodiscover: { enabled: true, endpoints: ['https://autodiscover.{domain}'], timeoutSeconds: 10 },
     });
     assert.equal(config.tls, undefined);
     assert.equal(config.proxy, undefined);
@@ -431,7 +432,32 @@ describe('microsoft graph', () => {
       subscriptionMinutesWithResourceData: 1_440,
       renewal: { intervalSeconds: 60, batchSize: 200, concurrency: 8 },
       encryptionCertificateDays: 365,
+      exchangeOnlineHosts: ['outlook.office365.com', 'outlook.office.com'],
     });
+  });
+
+  test('error/autodiscover endpoints are origins; Exchange Online hosts are host names', () => {
+    const issues = (input: unknown) =>
+      configSchema.safeParse(input).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
+    assert.deepEqual(
+      issues({ exchange: { autodiscover: { endpoints: ['https://outlook.office365.com'] } } }),
+      [],
+    );
+    assert.deepEqual(
+      issues({ exchange: { autodiscover: { endpoints: ['https://x.example/autodiscover'] } } }),
+      [
+        'exchange.autodiscover.endpoints.0: must be an origin only (scheme, host, port), e.g. https://autodiscover.{domain}',
+      ],
+    );
+    assert.deepEqual(issues({ exchange: { autodiscover: { endpoints: [] } } }).length, 1);
+    assert.deepEqual(issues({ graph: { exchangeOnlineHosts: ['https://outlook.office365.us'] } }), [
+      'graph.exchangeOnlineHosts.0: a host name, e.g. outlook.office365.com',
+    ]);
+    assert.deepEqual(
+      configSchema.parse({ graph: { exchangeOnlineHosts: ['Outlook.Office365.US'] } }).graph
+        .exchangeOnlineHosts,
+      ['outlook.office365.us'],
+    );
   });
 
   test('a tenant graph: delegated without app, app-only with a secret or a certificate (PS256 by default)', () => {

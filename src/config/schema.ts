@@ -7,6 +7,7 @@
  * value without parsing it, `prefault` parses `{}` so the inner defaults apply.
  */
 import { z } from 'zod';
+import { checkEndpoint, DEFAULT_AUTODISCOVER_ENDPOINTS } from '../exchange/autodiscover/index.ts';
 import { exchangeVersions } from '../exchange/ews/index.ts';
 import { filePath, markKind, secret } from './meta.ts';
 
@@ -177,6 +178,19 @@ const graph = z.strictObject({
     .prefault({}),
   /** Validity of Herald's certificate for rich notifications; a new one replaces it 30 days before it expires. */
   encryptionCertificateDays: z.number().int().min(30).max(3650).default(365),
+  /**
+   * EWS hosts that mean "this mailbox is in Exchange Online" (a device's ewsUrl, or what
+   * Autodiscover found): such mailboxes of a tenant with Graph settings use Graph. Add the
+   * national clouds' hosts (e.g. outlook.office365.us) where they apply.
+   */
+  exchangeOnlineHosts: z
+    .array(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9.-]+$/, 'a host name, e.g. outlook.office365.com')
+        .transform((host) => host.toLowerCase()),
+    )
+    .default(['outlook.office365.com', 'outlook.office.com']),
 });
 
 // RequestServerVersion values: ExchangeVersionType of the EWS types.xsd, kept in one place by the EWS codec.
@@ -186,6 +200,25 @@ const exchange = z.strictObject({
   statusFrequencyMinutes: z.number().int().min(1).max(1440).default(15),
   requestServerVersion: z.enum(exchangeVersions).default('Exchange2013'),
   timeoutSeconds: z.number().int().min(1).max(600).default(30),
+  /**
+   * Where a registration without account.ewsUrl finds its EWS URL: Autodiscover v2, each endpoint
+   * in order (`{domain}` is the mailbox's domain). Off: such registrations are refused.
+   */
+  autodiscover: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      endpoints: z
+        .array(
+          z.string().superRefine((value, ctx) => {
+            const problem = checkEndpoint(value);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+        )
+        .min(1)
+        .default([...DEFAULT_AUTODISCOVER_ENDPOINTS]),
+      timeoutSeconds: z.number().int().min(1).max(120).default(10),
+    })
+    .prefault({}),
   /**
    * Send every EWS request through Herald's secure email gateway (the ENS2 "EWS proxy"): the
    * account's EWS URL keeps its path and gets the gateway's origin, so the gateway's compliance

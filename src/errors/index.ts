@@ -23,7 +23,11 @@ export const errorCatalogue = {
   app_not_configured: { status: 422, message: 'The tenant has no push credentials for this app.' },
   ews_url_required: {
     status: 422,
-    message: 'account.ewsUrl is required: this Herald version does not run Autodiscover yet.',
+    message: 'account.ewsUrl is required: Autodiscover is off here (exchange.autodiscover.enabled).',
+  },
+  autodiscover_failed: {
+    status: 422,
+    message: 'Autodiscover found no EWS URL for this mailbox; give account.ewsUrl.',
   },
   provider_not_supported: {
     status: 422,

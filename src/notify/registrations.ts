@@ -9,7 +9,6 @@ import type { EwsClient } from '../exchange/ews/index.ts';
 import type { Logger } from '../log/index.ts';
 import {
   type ContentPolicy,
-  type MailProvider,
   type Registration,
   type RegistrationPatch,
   type Store,
@@ -62,7 +61,15 @@ export interface RegistrationServiceOptions {
   onUnenrol?: (registrationId: string) => Promise<unknown>;
   /** Microsoft Graph mailboxes (provider `graph`); without it only EWS is served. */
   graph?: GraphRegistrationFlows;
+  /**
+   * Finds the EWS URL of a mailbox registered without one (Autodiscover); throws a HeraldError
+   * when it finds none. Absent: such registrations are refused with ews_url_required.
+   */
+  discoverEwsUrl?: (email: string) => Promise<string>;
 }
+
+/** Where a registration's mail comes from: Graph, or EWS at a URL. */
+type MailSource = { provider: 'graph' } | { provider: 'ews'; ewsUrl: string };
 
 export class RegistrationService {
   readonly #o: RegistrationServiceOptions;
@@ -80,49 +87,57 @@ export class RegistrationService {
   }
 
   /**
-   * The mailbox source: the device's choice, else Graph for mailboxes the tenant's Graph settings
-   * place in Exchange Online (its domains, or an Exchange Online EWS URL), else EWS.
+   * The mailbox source (docs/graph.md, "Which source a registration uses"): the device's choice;
+   * else, for a tenant with Graph settings, the device's EWS URL (Exchange Online's host → Graph),
+   * the tenant's Graph domains, or where Autodiscover places the mailbox; else EWS. An EWS
+   * registration without a URL gets the one Autodiscover finds.
    */
-  #provider(tenant: Tenant, account: CreateRegistrationInput['account']): MailProvider {
-    const graph = this.#o.graph;
+  async #source(tenant: Tenant, account: CreateRegistrationInput['account']): Promise<MailSource> {
+    const access = this.#o.graph?.subscriptions.access;
     if (account.provider === 'graph') {
-      if (!graph) {
+      if (!access) {
         throw new HeraldError('provider_not_supported', {
           message: 'provider "graph" is not enabled in this service.',
         });
       }
-      if (!graph.subscriptions.access.tenant(tenant.id)) {
+      if (!access.tenant(tenant.id)) {
         throw new HeraldError('graph_not_configured', {
           message: `Tenant "${tenant.id}" has no Microsoft Graph settings; add tenants[].graph (tenantId, and app for app-only access) to the configuration.`,
         });
       }
-      return 'graph';
+      return { provider: 'graph' };
     }
-    if (account.provider === 'ews') return 'ews';
-    return graph?.subscriptions.access.prefersGraph(tenant.id, account.email, account.ewsUrl)
-      ? 'graph'
-      : 'ews';
+    const graphTenant = account.provider !== 'ews' && access?.tenant(tenant.id) ? access : undefined;
+    if (account.ewsUrl) {
+      return graphTenant?.isExchangeOnline(account.ewsUrl)
+        ? { provider: 'graph' }
+        : { provider: 'ews', ewsUrl: account.ewsUrl };
+    }
+    if (graphTenant?.servesDomain(tenant.id, account.email)) return { provider: 'graph' };
+    if (!this.#o.discoverEwsUrl) throw new HeraldError('ews_url_required');
+    const ewsUrl = await this.#o.discoverEwsUrl(account.email);
+    return graphTenant?.isExchangeOnline(ewsUrl) ? { provider: 'graph' } : { provider: 'ews', ewsUrl };
   }
 
   async create(
     tenant: Tenant,
     input: CreateRegistrationInput,
   ): Promise<{ registrationId: string; state: 'active'; statusFrequencyMinutes: number }> {
-    const provider = this.#provider(tenant, input.account);
-    if (provider === 'ews' && !input.account.ewsUrl) throw new HeraldError('ews_url_required');
     const { appId, platform } = input.device;
     if (!this.#o.pushApps.senderFor(tenant.id, appId, platform)) {
       throw new HeraldError('app_not_configured', {
         message: `Tenant "${tenant.id}" has no ${platform === 'ios' ? 'APNs' : 'FCM'} (or relay) credentials for app "${appId}"; add it under tenants[].apps in the configuration.`,
       });
     }
-    if (provider === 'graph') return this.#createGraph(tenant, input);
+    // After the cheap checks: finding the source may ask Autodiscover.
+    const source = await this.#source(tenant, input.account);
+    if (source.provider === 'graph') return this.#createGraph(tenant, input);
     if (!input.account.credentials) throw new HeraldError('credentials_required');
     const credentials = await decryptCredentials(
       input.account.credentials,
       this.#o.tenants.keyResolver(tenant.id),
     );
-    const account: Account = { email: input.account.email, ewsUrl: input.account.ewsUrl!, credentials };
+    const account: Account = { email: input.account.email, ewsUrl: source.ewsUrl, credentials };
     const emailHash = this.emailHash(account.email);
 
     const id = randomId(16);

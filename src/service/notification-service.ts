@@ -14,6 +14,7 @@ import { createEwsClient, type EwsClient, type EwsClientHandle } from '../exchan
 import { buildApp, type HeraldApp } from '../http/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { Metrics } from '../metrics/index.ts';
+import { ewsUrlDiscovery } from '../notify/autodiscover.ts';
 import {
   DeliveryWorker,
   EventIntake,
@@ -162,8 +163,9 @@ export async function createNotificationService(
         ...(config.exchange.gateway ? { gateway: ewsGateway(config.exchange.gateway) } : {}),
       });
   const ews: EwsClient = overrides.ews ?? ownEws!;
-  // Graph and Entra: one dispatcher with the extra CAs (added to the system roots) and the proxy.
-  const graphDispatcher = outboundDispatcher(trustedCas, config.proxy?.url);
+  // Graph, Entra and Autodiscover: one dispatcher with the extra CAs (added to the system roots)
+  // and the proxy.
+  const outboundHttp = outboundDispatcher(trustedCas, config.proxy?.url);
   let ownSenders: PushSenders | undefined;
   try {
     ownSenders = overrides.senders
@@ -204,7 +206,8 @@ export async function createNotificationService(
       safetyMarginMinutes: 5,
     },
     userAgent: userAgent(config.publicUrl),
-    ...(graphDispatcher ? { dispatcher: graphDispatcher } : {}),
+    exchangeOnlineHosts: config.graph.exchangeOnlineHosts,
+    ...(outboundHttp ? { dispatcher: outboundHttp } : {}),
     ...(overrides.now ? { now: overrides.now } : {}),
   });
   const graphKeys = new GraphEncryptionKeys({
@@ -300,6 +303,15 @@ export async function createNotificationService(
       onEnqueued: wakeDelivery,
     }),
     ...(ca ? { onUnenrol: (id: string) => ca.revokeForRegistration(id) } : {}),
+    ...(config.exchange.autodiscover.enabled
+      ? {
+          discoverEwsUrl: ewsUrlDiscovery(config.exchange.autodiscover, {
+            userAgent: userAgent(config.publicUrl),
+            logger,
+            ...(outboundHttp ? { dispatcher: outboundHttp } : {}),
+          }),
+        }
+      : {}),
   });
   const inspector = new RegistrationInspector({ store, master, now, watchdog: config.watchdog });
   let app: HeraldApp;
@@ -383,7 +395,7 @@ export async function createNotificationService(
     await ca?.close();
     await ownSenders?.close();
     await ownEws?.close();
-    await graphDispatcher?.close();
+    await outboundHttp?.close();
     await store.close();
   }
   return service;

@@ -101,7 +101,8 @@ function childEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv 
     if (name === 'NODE_TEST_CONTEXT') continue;
     env[name] = value;
   }
-  return { ...env, ...extra };
+  // Tests stay on loopback: no Autodiscover lookups of test domains unless a test asks for them.
+  return { ...env, HERALD_EXCHANGE_AUTODISCOVER_ENABLED: 'false', ...extra };
 }
 
 export async function startHeraldProcess(options: HeraldProcessOptions = {}): Promise<HeraldProcess> {

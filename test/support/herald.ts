@@ -52,6 +52,8 @@ export async function startHerald(options: StartHeraldOptions = {}): Promise<Run
       HERALD_DATA_DIR: dataDir,
       HERALD_LISTEN_PORT: String(port),
       HERALD_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      // Tests stay on loopback: no Autodiscover lookups of test domains unless a test asks for them.
+      HERALD_EXCHANGE_AUTODISCOVER_ENABLED: 'false',
       ...(options.database ? { HERALD_DATABASE: options.database } : {}),
       ...options.env,
     },

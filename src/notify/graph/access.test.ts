@@ -1,12 +1,12 @@
 /**
- * Which source a registration without an explicit provider uses (docs/graph.md): the device's EWS
- * URL decides when it gives one, else the tenant's Graph domains; tenants without Graph use EWS.
+ * What GraphAccess tells the choice of a registration's source (docs/graph.md, "Which source a
+ * registration uses"): a tenant's Graph domains, and which EWS hosts are Exchange Online's.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GraphAccess } from './access.ts';
+import { GraphAccess, type GraphAccessOptions } from './access.ts';
 
-const access = new GraphAccess({
+const base: GraphAccessOptions = {
   tenants: [
     {
       id: 'fabrikam',
@@ -20,32 +20,24 @@ const access = new GraphAccess({
   timeoutMs: 1000,
   limits: { maxLifetimeMinutes: 10080, maxLifetimeMinutesWithResourceData: 1440, safetyMarginMinutes: 5 },
   userAgent: 'Herald/test',
-});
+};
 
-test('without an EWS URL, the mail domain decides, case-insensitively', () => {
-  assert.equal(access.prefersGraph('fabrikam', 'ann@FABRIKAM.example', undefined), true);
-  assert.equal(access.prefersGraph('fabrikam', 'ann@other.example', undefined), false);
-});
-
-test("an EWS URL decides alone: Exchange Online's hosts mean Graph, any other server EWS", () => {
-  const onPremises = 'https://mail.fabrikam.example/EWS/Exchange.asmx';
-  assert.equal(access.prefersGraph('fabrikam', 'ann@fabrikam.example', onPremises), false);
-  assert.equal(
-    access.prefersGraph('fabrikam', 'ann@other.example', 'https://Outlook.Office365.com/EWS/Exchange.asmx'),
-    true,
-  );
-  assert.equal(
-    access.prefersGraph('fabrikam', 'ann@other.example', 'https://outlook.office.com/EWS/Exchange.asmx'),
-    true,
-  );
-});
-
-test('a tenant without Graph settings always uses EWS', () => {
-  assert.equal(access.prefersGraph('contoso', 'ann@fabrikam.example', undefined), false);
-  assert.equal(
-    access.prefersGraph('contoso', 'ann@fabrikam.example', 'https://outlook.office365.com/EWS/Exchange.asmx'),
-    false,
-  );
+test("a tenant's Graph domains, case-insensitively; none for a tenant without Graph", () => {
+  const access = new GraphAccess(base);
+  assert.equal(access.servesDomain('fabrikam', 'ann@FABRIKAM.example'), true);
+  assert.equal(access.servesDomain('fabrikam', 'ann@other.example'), false);
+  assert.equal(access.servesDomain('contoso', 'ann@fabrikam.example'), false);
   assert.equal(access.tenant('contoso'), undefined);
   assert.equal(access.tenant('fabrikam')?.entraTenantId, '0b2c2f6e-1d3a-4e5b-9c7d-8e9f0a1b2c3d');
+});
+
+test("Exchange Online's EWS hosts by default; configured ones replace them", () => {
+  const access = new GraphAccess(base);
+  assert.equal(access.isExchangeOnline('https://Outlook.Office365.com/EWS/Exchange.asmx'), true);
+  assert.equal(access.isExchangeOnline('https://outlook.office.com/EWS/Exchange.asmx'), true);
+  assert.equal(access.isExchangeOnline('https://mail.fabrikam.example/EWS/Exchange.asmx'), false);
+  assert.equal(access.isExchangeOnline('not a url'), false);
+  const usGov = new GraphAccess({ ...base, exchangeOnlineHosts: ['outlook.office365.us'] });
+  assert.equal(usGov.isExchangeOnline('https://outlook.office365.us/EWS/Exchange.asmx'), true);
+  assert.equal(usGov.isExchangeOnline('https://outlook.office365.com/EWS/Exchange.asmx'), false);
 });

@@ -37,6 +37,8 @@ export interface GraphAccessOptions {
   timeoutMs: number;
   limits: SubscriptionLimits;
   userAgent: string;
+  /** EWS host names of Exchange Online (default outlook.office365.com, outlook.office.com). */
+  exchangeOnlineHosts?: readonly string[];
   dispatcher?: Dispatcher;
   now?: () => number;
   /** Signing keys of validation tokens (default: the remote JWKS at jwksUrl). */
@@ -53,7 +55,7 @@ export interface TenantGraph {
 }
 
 /** Exchange Online's EWS host names: an account pointing there is an Exchange Online mailbox. */
-const EXCHANGE_ONLINE_HOSTS = new Set(['outlook.office365.com', 'outlook.office.com']);
+const EXCHANGE_ONLINE_HOSTS = ['outlook.office365.com', 'outlook.office.com'];
 
 export class GraphAccess {
   readonly limits: SubscriptionLimits;
@@ -61,9 +63,13 @@ export class GraphAccess {
   readonly #tenants = new Map<string, TenantGraph>();
   readonly #appClients = new Map<string, GraphClient>();
   readonly #jwks: JWTVerifyGetKey;
+  readonly #exchangeOnlineHosts: ReadonlySet<string>;
 
   constructor(options: GraphAccessOptions) {
     this.#o = options;
+    this.#exchangeOnlineHosts = new Set(
+      (options.exchangeOnlineHosts ?? EXCHANGE_ONLINE_HOSTS).map((h) => h.toLowerCase()),
+    );
     this.limits = options.limits;
     for (const tenant of options.tenants) {
       const graph = tenant.graph;
@@ -84,18 +90,15 @@ export class GraphAccess {
     return this.#tenants.get(tenantId);
   }
 
-  /**
-   * Whether a mailbox without an explicit provider is served through Graph (for a tenant with
-   * Graph settings): an EWS URL decides when the device gives one (Exchange Online's host, or an
-   * on-premises server: in a hybrid organisation one domain has both), else the mail domain.
-   */
-  prefersGraph(tenantId: string, email: string, ewsUrl: string | undefined): boolean {
-    const tenant = this.#tenants.get(tenantId);
-    if (!tenant) return false;
-    if (ewsUrl && URL.canParse(ewsUrl)) {
-      return EXCHANGE_ONLINE_HOSTS.has(new URL(ewsUrl).hostname.toLowerCase());
-    }
-    return tenant.domains.has(email.slice(email.lastIndexOf('@') + 1).toLowerCase());
+  /** Whether the mailbox's domain is one of the tenant's Graph domains. */
+  servesDomain(tenantId: string, email: string): boolean {
+    const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+    return this.#tenants.get(tenantId)?.domains.has(domain) ?? false;
+  }
+
+  /** Whether an EWS URL is Exchange Online's (graph.exchangeOnlineHosts). */
+  isExchangeOnline(ewsUrl: string): boolean {
+    return URL.canParse(ewsUrl) && this.#exchangeOnlineHosts.has(new URL(ewsUrl).hostname.toLowerCase());
   }
 
   /** The tenant's app-only client (cached tokens); undefined for delegated tenants. */

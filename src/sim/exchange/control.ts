@@ -40,6 +40,9 @@ function routes(sim: ExchangeSim, baseUrl: () => string): Route[] {
           password: body.password as string | undefined,
           username: typeof body.username === 'string' ? body.username : undefined,
           tokens: body.tokens as string[] | undefined,
+          ...(typeof body.autodiscoverEwsUrl === 'string'
+            ? { autodiscoverEwsUrl: body.autodiscoverEwsUrl }
+            : {}),
         }),
     },
     { method: 'GET', pattern: ['mailboxes', ':email'], handler: ({ params }) => sim.mailbox(params[0]!) },

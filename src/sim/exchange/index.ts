@@ -197,10 +197,16 @@ EWS endpoint
   POST /EWS/Exchange.asmx          SOAP 1.1: Subscribe (push, Inbox), Unsubscribe, GetItem, GetFolder
                                    auth: HTTP Basic (email or username) or Authorization: Bearer TOKEN
 
+Autodiscover v2 (no auth)
+  GET /autodiscover/autodiscover.json/v1.0/{email}?Protocol=EWS|ActiveSync
+                                   -> {"Protocol", "Url"}: this simulator's EWS URL, or the mailbox's
+                                   autodiscoverEwsUrl; 404 for an unknown address
+
 Control API (JSON; errors are {"error": {"code", "message"}} with a 4xx status;
 percent-encode ids in paths)
   GET    /sim/mailboxes                                  list mailboxes
-  POST   /sim/mailboxes                                  {email, password?, username?, tokens?: []}
+  POST   /sim/mailboxes                                  {email, password?, username?, tokens?: [],
+                                                         autodiscoverEwsUrl?}
   GET    /sim/mailboxes/{email}                          mailbox with its items
   POST   /sim/mailboxes/{email}/deliver[?wait=true]      {subject, from: {name?, address}, body?, bodyType?}
                                                          -> {itemId, changeKey, outcomes?}; with wait the
@@ -216,7 +222,7 @@ percent-encode ids in paths)
   GET    /sim/clock                                      virtual time and pending timers
   POST   /sim/clock/advance                              {ms}: fire due timers; returns when their
                                                          callbacks have been answered
-  GET    /sim/log[?since=SEQ&limit=N&kind=ews|callback|control]
+  GET    /sim/log[?since=SEQ&limit=N&kind=ews|callback|control|graph|autodiscover]
                                                          recent requests and callbacks, bodies included
 
 Push behaviour: each delivered mail sends one SendNotification (CreatedEvent, NewMailEvent,

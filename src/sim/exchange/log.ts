@@ -8,7 +8,7 @@ export interface LogEntry {
   seq: number;
   /** Virtual time (ISO) when the exchange started. */
   time: string;
-  kind: 'ews' | 'callback' | 'control' | 'graph';
+  kind: 'ews' | 'callback' | 'control' | 'graph' | 'autodiscover';
   method: string;
   url: string;
   status?: number;

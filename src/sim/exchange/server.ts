@@ -1,10 +1,11 @@
 /**
- * The HTTP server: `POST /EWS/Exchange.asmx` (path matched case-insensitively, as IIS does) and
- * the control API under `/sim/`.
+ * The HTTP server: `POST /EWS/Exchange.asmx` (path matched case-insensitively, as IIS does),
+ * Graph and Entra ID at their real paths, Autodiscover v2, and the control API under `/sim/`.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { authenticate, challenge } from './auth.ts';
+import { autodiscoverHandler, isAutodiscoverPath } from './autodiscover.ts';
 import { controlHandler } from './control.ts';
 import { handleEws, operationOf } from './ews.ts';
 import { graphHandler, isGraphPath } from './graph/http.ts';
@@ -44,6 +45,7 @@ export function createSimServer(sim: ExchangeSim, options: ServerOptions = {}): 
     () => sim.baseUrl,
   );
   const graph = graphHandler(sim.graph, sim.log);
+  const autodiscover = autodiscoverHandler(sim, EWS_PATH);
 
   async function ews(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const time = new Date(sim.clock.now()).toISOString();
@@ -140,21 +142,25 @@ export function createSimServer(sim: ExchangeSim, options: ServerOptions = {}): 
         ? ews(req, res, url)
         : isGraphPath(path)
           ? graph(req, res, url)
-          : path === '/sim' || path.startsWith('/sim/')
-            ? control(req, res, url).then((status) => {
-                sim.log.add({
-                  time: new Date(sim.clock.now()).toISOString(),
-                  kind: 'control',
-                  method: req.method ?? '',
-                  url: path + url.search,
-                  status,
+          : isAutodiscoverPath(path)
+            ? autodiscover(req, res, url)
+            : path === '/sim' || path.startsWith('/sim/')
+              ? control(req, res, url).then((status) => {
+                  sim.log.add({
+                    time: new Date(sim.clock.now()).toISOString(),
+                    kind: 'control',
+                    method: req.method ?? '',
+                    url: path + url.search,
+                    status,
+                  });
+                })
+              : Promise.resolve().then(() => {
+                  const text = JSON.stringify({
+                    error: { code: 'not_found', message: `nothing at ${path}` },
+                  });
+                  res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8' });
+                  res.end(text);
                 });
-              })
-            : Promise.resolve().then(() => {
-                const text = JSON.stringify({ error: { code: 'not_found', message: `nothing at ${path}` } });
-                res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8' });
-                res.end(text);
-              });
     handle.catch((error: unknown) => {
       options.log?.(`request failed: ${String(error)}`);
       if (!res.headersSent) res.writeHead(500);

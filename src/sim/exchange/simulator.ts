@@ -109,6 +109,12 @@ export class ExchangeSim {
     if (spec.password !== undefined && typeof spec.password !== 'string') {
       throw new SimError('invalid_password', 'password must be a string');
     }
+    if (
+      spec.autodiscoverEwsUrl !== undefined &&
+      (typeof spec.autodiscoverEwsUrl !== 'string' || !/^https?:\/\/[^\s]+$/i.test(spec.autodiscoverEwsUrl))
+    ) {
+      throw new SimError('invalid_autodiscover_url', 'autodiscoverEwsUrl must be an http(s) URL');
+    }
     const mailbox = this.store.create(spec);
     this.graph.mailboxAdded(mailbox);
     return this.mailboxInfo(mailbox);

@@ -57,6 +57,11 @@ export interface MailboxSpec {
   username?: string;
   tokens?: string[];
   displayName?: string;
+  /**
+   * The EWS URL Autodiscover reports for this mailbox (default: the simulator's own). Another
+   * server's URL plays a hybrid organisation's mailbox that lives elsewhere.
+   */
+  autodiscoverEwsUrl?: string;
 }
 
 export interface Mailbox {
@@ -76,6 +81,7 @@ export interface Mailbox {
   watermark: string;
   /** Watermark of the empty table, valid until the table drops its oldest event. */
   origin: string | undefined;
+  autodiscoverEwsUrl?: string | undefined;
 }
 
 export class SimError extends Error {
@@ -117,6 +123,7 @@ export class MailboxStore {
       eventCounter: 0,
       watermark: watermarkFor(guid, 0),
       origin: watermarkFor(guid, 0),
+      autodiscoverEwsUrl: spec.autodiscoverEwsUrl,
     };
     this.#byEmail.set(key, mailbox);
     return mailbox;
