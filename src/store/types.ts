@@ -225,6 +225,8 @@ export interface RegistrationRepository {
     patch: RegistrationPatch,
     options?: { ifState?: readonly RegistrationState[] },
   ): Promise<Registration | undefined>;
+  /** Moves the stored unread count on by `delta` (from 0 when unknown), atomically; undefined when no such registration. */
+  addUnread(id: string, delta: number): Promise<number | undefined>;
   /**
    * One batched write for many status pings; never moves last_seen_at backwards. A `silent` or
    * `repairing` registration that calls back is alive after all: it becomes `active` again.

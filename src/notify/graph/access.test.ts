@@ -4,6 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { generateKeyPair, SignJWT } from 'jose';
+import { Agent, type Dispatcher } from 'undici';
+import { startExchangeSimulator } from '../../sim/exchange/index.ts';
 import { GraphAccess, type GraphAccessOptions } from './access.ts';
 
 const base: GraphAccessOptions = {
@@ -40,4 +43,34 @@ test("Exchange Online's EWS hosts by default; configured ones replace them", () 
   const usGov = new GraphAccess({ ...base, exchangeOnlineHosts: ['outlook.office365.us'] });
   assert.equal(usGov.isExchangeOnline('https://outlook.office365.us/EWS/Exchange.asmx'), true);
   assert.equal(usGov.isExchangeOnline('https://outlook.office365.com/EWS/Exchange.asmx'), false);
+});
+
+test('the signing keys of validation tokens are fetched through the injected dispatcher (CAs, proxy)', async () => {
+  const sim = await startExchangeSimulator();
+  const paths: string[] = [];
+  class RecordingAgent extends Agent {
+    override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+      paths.push(options.path);
+      return super.dispatch(options, handler);
+    }
+  }
+  const dispatcher = new RecordingAgent();
+  try {
+    const access = new GraphAccess({
+      ...base,
+      jwksUrl: `${sim.url}/common/discovery/v2.0/keys`,
+      dispatcher,
+    });
+    const { privateKey } = await generateKeyPair('RS256');
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'not-a-published-key' })
+      .setAudience('app')
+      .setExpirationTime('1h')
+      .sign(privateKey);
+    await assert.rejects(access.verifier(['app']).verifyToken(token, '0b2c2f6e-1d3a-4e5b-9c7d-8e9f0a1b2c3d'));
+    assert.deepEqual(paths, ['/common/discovery/v2.0/keys']);
+  } finally {
+    await dispatcher.close();
+    await sim.close();
+  }
 });

@@ -5,8 +5,8 @@
  * keys of validation tokens. Nothing here holds a mailbox credential.
  */
 import { readFileSync } from 'node:fs';
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
-import type { Dispatcher } from 'undici';
+import { createRemoteJWKSet, customFetch, type FetchImplementation, type JWTVerifyGetKey } from 'jose';
+import { type Dispatcher, fetch as undiciFetch } from 'undici';
 import {
   ClientCredentialsTokenSource,
   createValidationTokenVerifier,
@@ -81,8 +81,27 @@ export class GraphAccess {
       });
       if (graph.app) this.#appClients.set(tenant.id, this.#appClient(graph.tenantId, graph.app));
     }
+    // Through the same dispatcher as every Graph call (trust.caFiles, proxy.url): jose's default
+    // is the global fetch, which knows neither.
+    const dispatcher = options.dispatcher;
     this.#jwks =
-      options.jwks ?? createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: options.timeoutMs });
+      options.jwks ??
+      createRemoteJWKSet(new URL(options.jwksUrl), {
+        timeoutDuration: options.timeoutMs,
+        headers: { 'user-agent': options.userAgent },
+        ...(dispatcher
+          ? {
+              [customFetch]: ((url: string, init: Parameters<FetchImplementation>[1]) =>
+                undiciFetch(url, {
+                  method: init.method,
+                  redirect: init.redirect,
+                  signal: init.signal,
+                  headers: Object.fromEntries(init.headers.entries()),
+                  dispatcher,
+                })) as unknown as FetchImplementation,
+            }
+          : {}),
+      });
   }
 
   /** The tenant's Graph settings; undefined when the tenant is not configured for Graph. */

@@ -283,10 +283,8 @@ export class GraphIntake {
           ...(last ? { lastLifecycleEvent: last.lifecycleEvent, lastLifecycleAt: now } : {}),
         });
       }
-      await tx.registrations.update(registration.id, {
-        lastSeenAt: now,
-        ...(fresh > 0 ? { unreadCount: (registration.unreadCount ?? 0) + fresh } : {}),
-      });
+      await tx.registrations.update(registration.id, { lastSeenAt: now });
+      if (fresh > 0) await tx.registrations.addUnread(registration.id, fresh);
     });
     if (changes.length > 0)
       this.#o.metrics?.graphNotifications.inc({ kind: 'change', result: 'accepted' }, changes.length);

@@ -187,6 +187,17 @@ export function registrationRepository({ db, now }: RepositoryContext) {
       return row && toRegistration(row);
     },
 
+    async addUnread(id: string, delta: number): Promise<number | undefined> {
+      // In one statement: two notifications counted at the same time both count.
+      const row = await db
+        .updateTable('registrations')
+        .set({ unread_count: sql<number>`coalesce(unread_count, 0) + ${delta}`, updated_at: now() })
+        .where('id', '=', id)
+        .returning('unread_count')
+        .executeTakeFirst();
+      return row ? Number(row.unread_count) : undefined;
+    },
+
     async touchLastSeen(ids: readonly string[], at: number): Promise<number> {
       let touched = 0;
       for (const batch of chunks([...new Set(ids)], TOUCH_BATCH)) {
