@@ -387,15 +387,18 @@ forEachDatabase('registrations/update with ifState is a compare-and-set', async 
   assert.equal(changed?.state, 'repairing');
 });
 
-forEachDatabase('registrations/addUnread counts from 0, and concurrent additions all count', async (store) => {
-  await seed(store);
-  await store.registrations.insert(exampleRegistration({ id: 'u1', pushToken: 'u1' }));
-  assert.equal((await store.registrations.get('u1'))?.unreadCount ?? null, null);
-  assert.equal(await store.registrations.addUnread('u1', 2), 2);
-  // Twenty notifications at once, each in its own transaction, as the Graph intake does.
-  await Promise.all(
-    Array.from({ length: 20 }, () => store.transaction((tx) => tx.registrations.addUnread('u1', 1))),
-  );
-  assert.equal((await store.registrations.get('u1'))?.unreadCount, 22);
-  assert.equal(await store.registrations.addUnread('missing', 1), undefined);
-});
+forEachDatabase(
+  'registrations/addUnread counts from 0, and concurrent additions all count',
+  async (store) => {
+    await seed(store);
+    await store.registrations.insert(exampleRegistration({ id: 'u1', pushToken: 'u1' }));
+    assert.equal((await store.registrations.get('u1'))?.unreadCount ?? null, null);
+    assert.equal(await store.registrations.addUnread('u1', 2), 2);
+    // Twenty notifications at once, each in its own transaction, as the Graph intake does.
+    await Promise.all(
+      Array.from({ length: 20 }, () => store.transaction((tx) => tx.registrations.addUnread('u1', 1))),
+    );
+    assert.equal((await store.registrations.get('u1'))?.unreadCount, 22);
+    assert.equal(await store.registrations.addUnread('missing', 1), undefined);
+  },
+);
