@@ -1,7 +1,7 @@
 /**
  * Autodiscover for the registrations that come without an EWS URL (exchange.autodiscover): the
- * URL found, or a 422 autodiscover_failed naming each endpoint (as configured) and its answer.
- * Logs name endpoints and outcomes only, never the mailbox address.
+ * URL found, or a 422 autodiscover_failed; the log names each endpoint (as configured) and its
+ * answer, never the mailbox address.
  */
 import type { Dispatcher } from 'undici';
 import { HeraldError } from '../errors/index.ts';
@@ -25,11 +25,10 @@ export function ewsUrlDiscovery(
       return found.ewsUrl;
     } catch (error) {
       if (!(error instanceof AutodiscoverError)) throw error;
+      // What each endpoint answered goes to the log, not to the device: the answer would tell
+      // a caller which hosts behind Herald answer (the domain, and so the endpoint, is theirs).
       context.logger.info({ attempts: error.attempts }, 'autodiscover found no EWS URL');
-      throw new HeraldError('autodiscover_failed', {
-        message: `${error.message}; give account.ewsUrl.`,
-        details: { attempts: error.attempts },
-      });
+      throw new HeraldError('autodiscover_failed');
     }
   };
 }

@@ -83,6 +83,11 @@ interface StoredPayload {
 export interface Fetched {
   mail?: MailItem;
   unread?: number;
+  /**
+   * `unread` is the registration's stored count, not a fresh one (delegated Graph): the push
+   * shows it, but it is not written back, so a count moved on meanwhile is not overwritten.
+   */
+  unreadFromStore?: boolean;
   /** The item is gone (deleted or moved before it could be read): no alert for it. */
   itemGone?: boolean;
   /** Exchange refused the credentials. */
@@ -305,12 +310,10 @@ export class DeliveryWorker {
       badgeSent: registration.badgeSent,
       expiresAt: this.#now() + this.#o.settings.expirySeconds * 1000,
     });
+    // Only a count read from Exchange (or carried by the event) is stored.
+    const freshUnread = fetched.unreadFromStore ? undefined : fetched.unread;
     if (!notification) {
-      await this.#complete(
-        event,
-        erased,
-        fetched.unread === undefined ? {} : { unreadCount: fetched.unread },
-      );
+      await this.#complete(event, erased, freshUnread === undefined ? {} : { unreadCount: freshUnread });
       return 'nothing_to_send';
     }
     const result = await sender.send(
@@ -325,7 +328,7 @@ export class DeliveryWorker {
     return this.#settle(event, registration, result, {
       erased,
       badge: notification.badge,
-      unread: fetched.unread,
+      unread: freshUnread,
     });
   }
 

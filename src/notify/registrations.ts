@@ -129,6 +129,12 @@ export class RegistrationService {
         message: `Tenant "${tenant.id}" has no ${platform === 'ios' ? 'APNs' : 'FCM'} (or relay) credentials for app "${appId}"; add it under tenants[].apps in the configuration.`,
       });
     }
+    // An EWS-only registration needs credentials whatever its source: refused before any lookup.
+    // (provider "graph" goes on, to be refused more precisely when the tenant has no Graph.)
+    const graphPossible =
+      input.account.provider === 'graph' ||
+      (input.account.provider !== 'ews' && !!this.#o.graph?.subscriptions.access.tenant(tenant.id));
+    if (!input.account.credentials && !graphPossible) throw new HeraldError('credentials_required');
     // After the cheap checks: finding the source may ask Autodiscover.
     const source = await this.#source(tenant, input.account);
     if (source.provider === 'graph') return this.#createGraph(tenant, input);

@@ -167,6 +167,7 @@ export async function createNotificationService(
   // and the proxy.
   const outboundHttp = outboundDispatcher(trustedCas, config.proxy?.url);
   let ownSenders: PushSenders | undefined;
+  let graphAccess: GraphAccess;
   try {
     ownSenders = overrides.senders
       ? undefined
@@ -179,8 +180,27 @@ export async function createNotificationService(
           // One APNs provider token per key for every process on this database (docs/push.md).
           providerTokens: sharedProviderTokens(store.providerTokens, master),
         });
+    // Reads the Entra applications' certificate files: inside the guard.
+    graphAccess = new GraphAccess({
+      tenants: config.tenants,
+      authorityHost: config.graph.authorityHost,
+      graphUrl: config.graph.graphUrl,
+      jwksUrl: config.graph.jwksUrl,
+      timeoutMs: config.graph.timeoutSeconds * 1000,
+      limits: {
+        maxLifetimeMinutes: config.graph.subscriptionMinutes,
+        maxLifetimeMinutesWithResourceData: config.graph.subscriptionMinutesWithResourceData,
+        safetyMarginMinutes: 5,
+      },
+      userAgent: userAgent(config.publicUrl),
+      exchangeOnlineHosts: config.graph.exchangeOnlineHosts,
+      ...(outboundHttp ? { dispatcher: outboundHttp } : {}),
+      ...(overrides.now ? { now: overrides.now } : {}),
+    });
   } catch (error) {
+    await ownSenders?.close();
     await ownEws?.close();
+    await outboundHttp?.close();
     await store.close();
     throw error;
   }
@@ -194,22 +214,6 @@ export async function createNotificationService(
     },
   });
   const lastSeen = new LastSeenBatcher(store, logger);
-  const graphAccess = new GraphAccess({
-    tenants: config.tenants,
-    authorityHost: config.graph.authorityHost,
-    graphUrl: config.graph.graphUrl,
-    jwksUrl: config.graph.jwksUrl,
-    timeoutMs: config.graph.timeoutSeconds * 1000,
-    limits: {
-      maxLifetimeMinutes: config.graph.subscriptionMinutes,
-      maxLifetimeMinutesWithResourceData: config.graph.subscriptionMinutesWithResourceData,
-      safetyMarginMinutes: 5,
-    },
-    userAgent: userAgent(config.publicUrl),
-    exchangeOnlineHosts: config.graph.exchangeOnlineHosts,
-    ...(outboundHttp ? { dispatcher: outboundHttp } : {}),
-    ...(overrides.now ? { now: overrides.now } : {}),
-  });
   const graphKeys = new GraphEncryptionKeys({
     store,
     master,
@@ -341,6 +345,7 @@ export async function createNotificationService(
     await lastSeen.close();
     await ownSenders?.close();
     await ownEws?.close();
+    await outboundHttp?.close();
     await store.close();
     throw error;
   }

@@ -6,8 +6,10 @@
  * - a tenant with Graph: a mailbox Autodiscover places in Exchange Online (here the simulator's
  *   host, listed in graph.exchangeOnlineHosts) is served through Graph; one it places on another
  *   server (a hybrid organisation's on-premises mailbox) through EWS at that server;
- * - an address no endpoint knows: 422 autodiscover_failed naming each endpoint and its answer,
- *   nothing stored, the address in no log line.
+ * - an address no endpoint knows: 422 autodiscover_failed, what each endpoint answered in the log
+ *   (not in the answer), nothing stored, the address in no log line;
+ * - the order of the rules (provider, given ewsUrl, Graph domains, Autodiscover), and no lookup for
+ *   a registration refused anyway.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -63,7 +65,7 @@ for (const database of databases()) {
               apps: [peers.app(APP_ID)],
               graph: {
                 tenantId: sim.graph.tenantId,
-                domains: [],
+                domains: ['graph-listed.example'],
                 app: { clientId: GRAPH_APP.clientId, clientSecret: GRAPH_APP.secret },
               },
             },
@@ -90,7 +92,12 @@ for (const database of databases()) {
       await dropDatabase();
     });
 
-    async function register(tenant: typeof EWS_TENANT, email: string, password: string) {
+    async function register(
+      tenant: typeof EWS_TENANT,
+      email: string,
+      password: string,
+      account: { provider?: 'ews' | 'graph'; ewsUrl?: string } = {},
+    ) {
       const api = deviceClient(herald.url, tenant.token);
       const key = (await api('GET', '/v1/publickey')).body as unknown as PublicKeyAnswer;
       const pushToken = apnsToken(0xad000 + ++seq);
@@ -98,6 +105,7 @@ for (const database of databases()) {
         device: { platform: 'ios', pushToken, appId: APP_ID },
         account: {
           email,
+          ...account,
           credentials: await encryptCredentials(key, { type: 'basic', username: email, password }),
         },
       });
@@ -153,18 +161,65 @@ for (const database of databases()) {
       await arrives(local, onPremises.pushToken, 'From the basement');
     });
 
-    test('an address no endpoint knows: 422 autodiscover_failed naming each endpoint, nothing stored', async () => {
+    test('an address no endpoint knows: 422 autodiscover_failed, the answers in the log, nothing stored', async () => {
       const email = `nobody${++seq}@contoso.example`;
       const before = await herald.service.store.registrations.countByState();
       const { answer } = await register(EWS_TENANT, email, 'pw');
       assert.equal(answer.status, 422);
       const error = answer.body?.error as { code: string; message: string; details?: unknown };
       assert.equal(error.code, 'autodiscover_failed');
-      assert.match(error.message, new RegExp(`${sim.url.replaceAll('.', '\\.')}: HTTP 404`));
-      assert.match(error.message, /: network/);
       assert.match(error.message, /give account\.ewsUrl/);
+      // What each endpoint said is for the operator, not for the caller.
+      assert.doesNotMatch(JSON.stringify(answer.body), /127\.0\.0\.1|HTTP 404|network/);
+      const logged = herald.logs
+        .text()
+        .split('\n')
+        .find((line) => line.includes('autodiscover found no EWS URL'));
+      assert.ok(logged, 'the lookup is logged');
+      assert.deepEqual(JSON.parse(logged).attempts, [
+        { endpoint: 'http://127.0.0.1:1', outcome: 'network' },
+        { endpoint: sim.url, outcome: 'HTTP 404' },
+      ]);
       assert.deepEqual(await herald.service.store.registrations.countByState(), before);
       assert.doesNotMatch(herald.logs.text(), new RegExp(email.replaceAll('.', '\\.')));
+    });
+
+    test('the order of the rules: provider, then the given ewsUrl, then the Graph domains, then Autodiscover', async () => {
+      const lookups = () => sim.log({ kind: 'autodiscover' }).length;
+      const asked = lookups();
+      // A listed Graph domain with an on-premises ewsUrl: the URL decides, EWS.
+      const listed = `listed${++seq}@graph-listed.example`;
+      sim.createMailbox({ email: listed, password: 'pw-listed' });
+      const viaUrl = await register(GRAPH_TENANT, listed, 'pw-listed', { ewsUrl: onPremisesEwsUrl });
+      assert.equal(viaUrl.answer.status, 201, JSON.stringify(viaUrl.answer.body));
+      assert.equal((await stored(viaUrl.answer.body?.registrationId as string)).provider, 'ews');
+      // The same domain without a URL: Graph, and no lookup.
+      const other = `listed${++seq}@graph-listed.example`;
+      sim.createMailbox({ email: other });
+      const viaDomain = await register(GRAPH_TENANT, other, 'unused');
+      assert.equal(viaDomain.answer.status, 201, JSON.stringify(viaDomain.answer.body));
+      assert.equal((await stored(viaDomain.answer.body?.registrationId as string)).provider, 'graph');
+      // provider "ews" wins over an Exchange Online URL.
+      const forced = `forced${++seq}@fabrikam.example`;
+      sim.createMailbox({ email: forced, password: 'pw-forced' });
+      const ews = await register(GRAPH_TENANT, forced, 'pw-forced', { provider: 'ews', ewsUrl: sim.ewsUrl });
+      assert.equal(ews.answer.status, 201, JSON.stringify(ews.answer.body));
+      const { provider, mailbox } = await stored(ews.answer.body?.registrationId as string);
+      assert.equal(provider, 'ews');
+      assert.equal(mailbox.ewsUrl, sim.ewsUrl);
+      assert.equal(lookups(), asked, 'none of these asked Autodiscover');
+    });
+
+    test('an EWS registration without credentials is refused before any lookup', async () => {
+      const asked = sim.log({ kind: 'autodiscover' }).length;
+      const api = deviceClient(herald.url, EWS_TENANT.token);
+      const answer = await api('POST', '/v1/registrations', {
+        device: { platform: 'ios', pushToken: apnsToken(0xad999), appId: APP_ID },
+        account: { email: `nocreds${++seq}@contoso.example` },
+      });
+      assert.equal(answer.status, 422);
+      assert.equal((answer.body?.error as { code?: string } | undefined)?.code, 'credentials_required');
+      assert.equal(sim.log({ kind: 'autodiscover' }).length, asked);
     });
   });
 }

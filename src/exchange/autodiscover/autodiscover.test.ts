@@ -112,24 +112,40 @@ describe('autodiscover', () => {
     const wrongProtocol = await serve((_req, res) =>
       res.writeHead(200).end('{"Protocol":"ActiveSync","Url":"https://eas.example/x"}'),
     );
+    const endpoints = [notJson, noUrl, script, wrongProtocol, sim.url];
+    await assert.rejects(discoverEwsUrl('nobody@contoso.example', options(endpoints)), (error: unknown) => {
+      assert.ok(error instanceof AutodiscoverError);
+      assert.deepEqual(
+        error.attempts.map((a) => a.outcome),
+        [
+          'invalid_response',
+          'answer without an acceptable EWS Url',
+          'answer without an acceptable EWS Url',
+          'answer without an acceptable EWS Url',
+          'HTTP 404',
+        ],
+      );
+      assert.doesNotMatch(error.message, /nobody/);
+      return true;
+    });
+  });
+
+  test('one deadline per endpoint, redirects included: a stalling server, and a slow redirect chain', async () => {
     const stall = await serve(() => {});
-    const endpoints = [notJson, noUrl, script, wrongProtocol, sim.url, `${stall}`];
+    // Each hop waits 150 ms before redirecting to the next: three hops outlast a 400 ms deadline,
+    // which a fresh timeout per hop would never reach (the chain stops at the redirect limit).
+    const slow = await serve((req, res) => {
+      const hop = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('hop') ?? '0');
+      setTimeout(() => res.writeHead(302, { location: `/next?hop=${hop + 1}` }).end(), 150);
+    });
     await assert.rejects(
-      discoverEwsUrl('nobody@contoso.example', options(endpoints, 300)),
+      discoverEwsUrl('ann@contoso.example', options([stall, slow], 400)),
       (error: unknown) => {
         assert.ok(error instanceof AutodiscoverError);
         assert.deepEqual(
           error.attempts.map((a) => a.outcome),
-          [
-            'invalid_response',
-            'answer without an acceptable EWS Url',
-            'answer without an acceptable EWS Url',
-            'answer without an acceptable EWS Url',
-            'HTTP 404',
-            'timeout',
-          ],
+          ['timeout', 'timeout'],
         );
-        assert.doesNotMatch(error.message, /nobody/);
         return true;
       },
     );

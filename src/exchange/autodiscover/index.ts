@@ -5,9 +5,12 @@
  * (a hybrid organisation's on-premises server to Exchange Online, or the reverse).
  *
  * Endpoints are tried in order; `{domain}` in one is the mailbox's domain, so the default
- * `https://autodiscover.{domain}` asks the organisation's own Autodiscover host (for Exchange Online
- * domains a CNAME to Microsoft's). A redirect or an answer never goes from https to http. Errors
- * name the endpoint as configured (with `{domain}`, not the address): they may be logged.
+ * `https://autodiscover.{domain}` asks the organisation's own Autodiscover host (on-premises
+ * Exchange; an Exchange Online domain's CNAME to Microsoft does not serve HTTPS under the domain's
+ * name, so such domains need `https://outlook.office365.com` or the tenant's Graph domains). A
+ * redirect or an answer never goes from https to http. Each endpoint has one deadline, redirects
+ * included. Errors name the endpoint as configured (with `{domain}`, not the address): they may be
+ * logged.
  */
 import type { Dispatcher } from 'undici';
 import { GraphRequestError } from '../graph/errors.ts';
@@ -78,12 +81,15 @@ async function ask(
   start: string,
 ): Promise<{ ewsUrl: string } | { outcome: string }> {
   let url = new URL(start);
+  const deadline = Date.now() + options.timeoutMs;
   for (let hop = 0; ; hop += 1) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return { outcome: 'timeout' };
     let answer: Awaited<ReturnType<typeof send>>;
     try {
       answer = await send(
         {
-          timeoutMs: options.timeoutMs,
+          timeoutMs: remaining,
           maxResponseBytes: 64 * 1024,
           ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
         },

@@ -87,7 +87,11 @@ export class GraphFetcher {
   ): Promise<Fetched> {
     const fetched: Fetched = {};
     const unread = payload.unread ?? registration.unreadCount ?? undefined;
-    if (want.unread && unread !== undefined) fetched.unread = unread;
+    if (want.unread && unread !== undefined) {
+      fetched.unread = unread;
+      // The intake moved the stored count on; writing it back could undo a later notification's.
+      if (payload.unread === undefined) fetched.unreadFromStore = true;
+    }
     const content = payload.encryptedContent;
     if (want.mail && content) {
       try {
