@@ -99,7 +99,7 @@ export class Metrics {
 
   readonly graphRenewals = new Counter({
     name: 'herald_graph_subscription_renewals_total',
-    help: 'Graph subscription maintenance by the renewal job and check-ins: action (renew, recreate, ask_device) and result (ok, failed, gone)',
+    help: 'Graph subscription maintenance by the renewal job and check-ins: action (renew, recreate, ask_device, delete) and result (ok, failed, gone)',
     labelNames: ['action', 'result'] as const,
     registers: [this.registry],
   });

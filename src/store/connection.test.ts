@@ -101,6 +101,7 @@ forEachDatabase('migrations/running migrate twice is a no-op', async (store) => 
     [
       'deliveries',
       'gateway_rules',
+      'graph_deletions',
       'graph_encryption_keys',
       'graph_subscriptions',
       'leases',
@@ -130,6 +131,7 @@ forEachDatabase('migrations/running migrate twice is a no-op', async (store) => 
       '0004_gateway_rules',
       '0005_pki',
       '0006_graph',
+      '0007_graph_deletions',
     ],
   );
 });

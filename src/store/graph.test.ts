@@ -178,3 +178,38 @@ forEachDatabase(
     assert.equal(await store.graphEncryptionKeys.current(now + 5000), undefined);
   },
 );
+
+forEachDatabase('graph/deletions: add once, due in order, retry later, remove', async (store, { clock }) => {
+  const deletions = store.graphDeletions;
+  await deletions.add({ subscriptionId: 'sub-b', tenantId: 'acme', nextAttemptAt: 2000, expiresAt: 9000 });
+  await deletions.add({
+    subscriptionId: 'sub-a',
+    tenantId: 'acme',
+    nextAttemptAt: 1000,
+    expiresAt: null,
+    lastError: 'exchange_unreachable',
+  });
+  // A second add keeps the first task as it was.
+  await deletions.add({ subscriptionId: 'sub-a', tenantId: 'other', nextAttemptAt: 5000, expiresAt: 1 });
+  assert.equal(await deletions.count(), 2);
+  assert.deepEqual(
+    (await deletions.due(1500, 10)).map((d) => [d.subscriptionId, d.tenantId, d.attempts, d.lastError]),
+    [['sub-a', 'acme', 0, 'exchange_unreachable']],
+  );
+  assert.deepEqual(
+    (await deletions.due(2000, 10)).map((d) => d.subscriptionId),
+    ['sub-a', 'sub-b'],
+  );
+  assert.equal((await deletions.due(2000, 1)).length, 1);
+  await deletions.retryLater('sub-a', 4000, 'x'.repeat(600));
+  const [b, a] = await deletions.due(4000, 10);
+  assert.equal(b?.subscriptionId, 'sub-b');
+  assert.equal(a?.subscriptionId, 'sub-a');
+  assert.equal(a?.attempts, 1);
+  assert.equal(a?.lastError?.length, 500, 'errors are kept short');
+  assert.equal(b?.expiresAt, 9000);
+  assert.equal(b?.createdAt, clock.now());
+  assert.equal(await deletions.remove('sub-a'), true);
+  assert.equal(await deletions.remove('sub-a'), false);
+  assert.equal(await deletions.count(), 1);
+});

@@ -12,7 +12,11 @@ import { openPostgres } from './postgres.ts';
 import { inTransaction, type RepositoryContext } from './repositories/context.ts';
 import { deliveryRepository } from './repositories/deliveries.ts';
 import { gatewayRuleRepository } from './repositories/gateway-rules.ts';
-import { graphEncryptionKeyRepository, graphSubscriptionRepository } from './repositories/graph.ts';
+import {
+  graphDeletionRepository,
+  graphEncryptionKeyRepository,
+  graphSubscriptionRepository,
+} from './repositories/graph.ts';
 import { leaseRepository } from './repositories/leases.ts';
 import { outboxRepository } from './repositories/outbox.ts';
 import { pkiRepositories } from './repositories/pki-repositories.ts';
@@ -25,6 +29,7 @@ import { openSqlite } from './sqlite.ts';
 import type {
   DeliveryRepository,
   GatewayRuleRepository,
+  GraphDeletionRepository,
   GraphEncryptionKeyRepository,
   GraphSubscriptionRepository,
   LeaseRepository,
@@ -57,6 +62,8 @@ export interface Repositories {
   /** Microsoft Graph: one subscription per `graph` registration, and Herald's encryption keys. */
   readonly graphSubscriptions: GraphSubscriptionRepository;
   readonly graphEncryptionKeys: GraphEncryptionKeyRepository;
+  /** Graph subscriptions of deleted registrations whose DELETE is still to succeed. */
+  readonly graphDeletions: GraphDeletionRepository;
 }
 
 /** Repositories bound to one transaction. */
@@ -97,6 +104,7 @@ function repositories(ctx: RepositoryContext): Repositories {
     pki: pkiRepositories(ctx),
     graphSubscriptions: graphSubscriptionRepository(ctx),
     graphEncryptionKeys: graphEncryptionKeyRepository(ctx),
+    graphDeletions: graphDeletionRepository(ctx),
   };
 }
 

@@ -228,6 +228,16 @@ export interface GraphEncryptionKeysTable {
   retired_at: number | null;
 }
 
+export interface GraphDeletionsTable {
+  subscription_id: string;
+  tenant_id: string;
+  attempts: Generated<number>;
+  next_attempt_at: number;
+  expires_at: number | null;
+  last_error: string | null;
+  created_at: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   tenant_keys: TenantKeysTable;
@@ -244,4 +254,5 @@ export interface Database {
   pki_challenges: PkiChallengesTable;
   graph_subscriptions: GraphSubscriptionsTable;
   graph_encryption_keys: GraphEncryptionKeysTable;
+  graph_deletions: GraphDeletionsTable;
 }

@@ -388,6 +388,36 @@ export interface GraphEncryptionKeyRepository {
   retire(id: string, at: EpochMs): Promise<boolean>;
 }
 
+/** A Graph subscription still to delete (its registration is gone; the first DELETE failed). */
+export interface GraphDeletion {
+  subscriptionId: string;
+  /** The Herald tenant whose application created it. */
+  tenantId: string;
+  attempts: number;
+  nextAttemptAt: EpochMs;
+  /** When it ends by itself; the task is dropped after this. */
+  expiresAt: EpochMs | null;
+  lastError: string | null;
+  createdAt: EpochMs;
+}
+
+export interface GraphDeletionRepository {
+  /** Adds the task; a second add for the same subscription keeps the first. */
+  add(task: {
+    subscriptionId: string;
+    tenantId: string;
+    nextAttemptAt: EpochMs;
+    expiresAt: EpochMs | null;
+    lastError?: string;
+  }): Promise<void>;
+  /** Due tasks (next attempt at or before `now`), oldest first. */
+  due(now: EpochMs, limit: number): Promise<GraphDeletion[]>;
+  /** One more failed attempt; the next at `nextAttemptAt`. */
+  retryLater(subscriptionId: string, nextAttemptAt: EpochMs, error: string): Promise<void>;
+  remove(subscriptionId: string): Promise<boolean>;
+  count(): Promise<number>;
+}
+
 // ---------------------------------------------------------------- outbox
 
 export interface OutboxEvent {

@@ -261,6 +261,8 @@ for (const database of databases()) {
         askedDevice: 0,
         failed: 0,
         skipped: 0,
+        deleted: 0,
+        deletionsFailed: 0,
       });
 
       // 17 hours on: the 1-day delegated subscription is inside its renewal window (8 h).
@@ -385,6 +387,46 @@ for (const database of databases()) {
       );
       assert.deepEqual(badge.aps, { badge: 0 });
       assert.ok((await metric('herald_graph_lifecycle_events_total', 'event="missed"')) >= 1);
+    });
+
+    test('app-only: a DELETE that fails at unregistering is tried again by the renewal job until it succeeds', async () => {
+      const { registrationId, subscriptionId } = await registered('app');
+      // Graph is unavailable for the next two DELETEs.
+      sim.graph.fault({
+        method: 'DELETE',
+        path: '/subscriptions',
+        status: 503,
+        times: 2,
+        retryAfterSeconds: 30,
+      });
+      const deleted = await api.app('DELETE', `/v1/registrations/${registrationId}`);
+      assert.equal(deleted.status, 204, 'unregistering does not wait on Graph');
+      assert.equal(subscription(subscriptionId)?.state, 'active');
+      const [task] = await herald.service.store.graphDeletions.due(sim.now() + 60_000, 10);
+      assert.equal(task?.subscriptionId, subscriptionId);
+      assert.equal(task?.lastError, '503:serviceNotAvailable');
+      assert.equal(task?.expiresAt, Date.parse(subscription(subscriptionId)!.expirationDateTime));
+      // Not due yet; then due, and Graph still refuses; then it goes through.
+      const quiet = await herald.service.graphRenewal.run();
+      assert.equal(quiet?.deleted, 0);
+      assert.equal(quiet?.deletionsFailed, 0);
+      await sim.advance(61_000);
+      const again = await herald.service.graphRenewal.run();
+      assert.equal(again?.deletionsFailed, 1);
+      assert.equal(subscription(subscriptionId)?.state, 'active');
+      await sim.advance(2 * 60_000 + 1000);
+      const done = await herald.service.graphRenewal.run();
+      assert.equal(done?.deleted, 1);
+      assert.equal(subscription(subscriptionId)?.state, 'deleted');
+      assert.equal(await herald.service.store.graphDeletions.count(), 0);
+      assert.equal(
+        await metric('herald_graph_subscription_renewals_total', 'action="delete",result="ok"'),
+        1,
+      );
+      assert.equal(
+        await metric('herald_graph_subscription_renewals_total', 'action="delete",result="failed"'),
+        1,
+      );
     });
 
     test('a wrong clientState is refused with 403 and counted; nothing is queued or pushed', async () => {

@@ -161,7 +161,12 @@ export class GraphRegistrationFlows {
   async unregister(registration: Registration): Promise<void> {
     const record = await this.#store.graphSubscriptions.get(registration.id);
     if (record?.auth === 'app' && record.subscriptionId) {
-      await this.subscriptions.remove(registration.tenantId, record.subscriptionId, { auth: 'app' });
+      await this.subscriptions.remove(
+        registration.tenantId,
+        record.subscriptionId,
+        { auth: 'app' },
+        record.expiresAt,
+      );
     }
   }
 

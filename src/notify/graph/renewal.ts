@@ -10,6 +10,8 @@
  *   `needs_credentials` and gets a `checkin` push (the watchdog repeats it while the device
  *   stays away); its next check-in with a fresh token renews or re-creates the subscription.
  *   A subscription whose expiration passes meanwhile is marked `expired`.
+ * - the subscriptions of deleted registrations whose DELETE failed (graph_deletions): tried again
+ *   (2, 4, 8… minutes, at most an hour) until deleted, or dropped once expired at Graph.
  */
 
 import type { MasterKey } from '../../crypto/index.ts';
@@ -19,7 +21,7 @@ import type { Logger } from '../../log/index.ts';
 import type { Metrics } from '../../metrics/index.ts';
 import type { GraphSubscriptionRecord, Registration, Store } from '../../store/index.ts';
 import { openMailbox } from '../account.ts';
-import type { GraphSubscriptions } from './subscriptions.ts';
+import { type GraphSubscriptions, graphErrorCode } from './subscriptions.ts';
 
 export const GRAPH_RENEWAL_LEASE = 'graph-renewal';
 const MAX_BACKOFF_MS = 60 * 60_000;
@@ -51,6 +53,10 @@ export interface GraphRenewalPass {
   askedDevice: number;
   failed: number;
   skipped: number;
+  /** Subscriptions of deleted registrations: deleted at last, or dropped once expired. */
+  deleted: number;
+  /** Of which the DELETE failed again. */
+  deletionsFailed: number;
 }
 
 export class GraphRenewalJob {
@@ -96,7 +102,15 @@ export class GraphRenewalJob {
   async #pass(): Promise<GraphRenewalPass> {
     const { store, settings } = this.#o;
     const due = await store.graphSubscriptions.due(this.#now(), settings.batchSize);
-    const pass: GraphRenewalPass = { renewed: 0, recreated: 0, askedDevice: 0, failed: 0, skipped: 0 };
+    const pass: GraphRenewalPass = {
+      renewed: 0,
+      recreated: 0,
+      askedDevice: 0,
+      failed: 0,
+      skipped: 0,
+      deleted: 0,
+      deletionsFailed: 0,
+    };
     const key: Record<RenewalOutcome, keyof GraphRenewalPass> = {
       renewed: 'renewed',
       recreated: 'recreated',
@@ -112,8 +126,47 @@ export class GraphRenewalJob {
       }
     };
     await Promise.all(Array.from({ length: Math.min(settings.concurrency, due.length) }, worker));
-    if (due.length > 0) this.#o.logger.info(pass, 'graph renewal pass');
+    const deletions = await this.#deletions(pass);
+    if (due.length > 0 || deletions > 0) this.#o.logger.info(pass, 'graph renewal pass');
     return pass;
+  }
+
+  /** The DELETEs that failed when their registrations went: once more, with backoff. */
+  async #deletions(pass: GraphRenewalPass): Promise<number> {
+    const { store, subscriptions, settings, metrics, logger } = this.#o;
+    const now = this.#now();
+    const due = await store.graphDeletions.due(now, settings.batchSize);
+    for (const task of due) {
+      const client = subscriptions.access.appClient(task.tenantId);
+      // Expired at Graph by now, or its tenant has no application any more: nothing to delete.
+      if ((task.expiresAt !== null && task.expiresAt <= now) || !client) {
+        await store.graphDeletions.remove(task.subscriptionId);
+        metrics?.graphRenewals.inc({ action: 'delete', result: 'gone' });
+        pass.deleted++;
+        continue;
+      }
+      try {
+        await client.deleteSubscription(task.subscriptionId);
+        await store.graphDeletions.remove(task.subscriptionId);
+        metrics?.graphRenewals.inc({ action: 'delete', result: 'ok' });
+        pass.deleted++;
+      } catch (error) {
+        const attempts = task.attempts + 1;
+        const code = graphErrorCode(error);
+        await store.graphDeletions.retryLater(
+          task.subscriptionId,
+          now + Math.min(60_000 * 2 ** attempts, MAX_BACKOFF_MS),
+          code,
+        );
+        metrics?.graphRenewals.inc({ action: 'delete', result: 'failed' });
+        pass.deletionsFailed++;
+        logger.warn(
+          { err: error, tenantId: task.tenantId, subscriptionId: task.subscriptionId, attempts, code },
+          'graph: deleting a subscription failed again; trying later',
+        );
+      }
+    }
+    return due.length;
   }
 
   async #handle(record: GraphSubscriptionRecord): Promise<RenewalOutcome> {
@@ -164,7 +217,7 @@ export class GraphRenewalJob {
       return action === 'renew' ? 'renewed' : 'recreated';
     } catch (error) {
       const failures = record.renewalFailures + 1;
-      const code = errorCode(error);
+      const code = graphErrorCode(error);
       const expired = record.expiresAt !== null && record.expiresAt <= now;
       await this.#o.store.graphSubscriptions.update(record.registrationId, {
         renewalFailures: failures,
@@ -221,11 +274,4 @@ export class GraphRenewalJob {
     );
     return 'asked_device';
   }
-}
-
-function errorCode(error: unknown): string {
-  if (error instanceof GraphRequestError) return `${error.status ?? 'transport'}:${error.code}`;
-  if (error instanceof Error && 'reason' in error)
-    return `auth:${String((error as { reason: unknown }).reason)}`;
-  return error instanceof Error ? error.name : 'error';
 }

@@ -16,6 +16,7 @@ import {
   type GraphSubscription,
   hashClientState,
   checkClientState as matches,
+  maxLifetimeMs,
   newClientState,
   renewAt,
   subscriptionExpiration,
@@ -135,7 +136,7 @@ export class GraphSubscriptions {
       nextClientStateHash: null,
     });
     if (record.subscriptionId && record.subscriptionId !== created.id) {
-      await this.remove(registration.tenantId, record.subscriptionId, caller);
+      await this.remove(registration.tenantId, record.subscriptionId, caller, record.expiresAt);
     }
     return stored;
   }
@@ -175,16 +176,40 @@ export class GraphSubscriptions {
     });
   }
 
-  /** Delete a subscription at Graph; failures are logged, not thrown (unregistering never waits on Graph). */
-  async remove(tenantId: string, subscriptionId: string, caller: GraphCaller): Promise<boolean> {
+  /**
+   * Delete a subscription at Graph; failures are logged, not thrown (unregistering never waits on
+   * Graph). With the tenant's application, a failed DELETE is kept as a task the renewal job tries
+   * again (graph_deletions) until it succeeds or the subscription has expired (`expiresAt`, default
+   * the longest lifetime from now); a delegated token cannot be kept, so its subscription ends at its
+   * expiration.
+   */
+  async remove(
+    tenantId: string,
+    subscriptionId: string,
+    caller: GraphCaller,
+    expiresAt?: number | null,
+  ): Promise<boolean> {
     try {
       await this.client(tenantId, caller).deleteSubscription(subscriptionId);
       return true;
     } catch (error) {
+      const retried = caller.auth === 'app';
       this.#o.logger.warn(
-        { err: error, tenantId, subscriptionId },
-        'graph: could not delete a subscription; it ends at its expiration',
+        { err: error, tenantId, subscriptionId, retried },
+        retried
+          ? 'graph: could not delete a subscription; trying again later'
+          : 'graph: could not delete a subscription; it ends at its expiration',
       );
+      if (retried) {
+        const now = this.#now();
+        await this.#o.store.graphDeletions.add({
+          subscriptionId,
+          tenantId,
+          nextAttemptAt: now + 60_000,
+          expiresAt: expiresAt ?? now + maxLifetimeMs(false, this.access.limits),
+          lastError: graphErrorCode(error),
+        });
+      }
       return false;
     }
   }
@@ -245,4 +270,12 @@ export class GraphSubscriptions {
     if (!updated) throw new Error('the registration was deleted while its Graph subscription was made');
     return updated;
   }
+}
+
+/** A short code for a failed Graph call, for the store and `registrations show` (never a secret). */
+export function graphErrorCode(error: unknown): string {
+  if (error instanceof GraphRequestError) return `${error.status ?? 'transport'}:${error.code}`;
+  if (error instanceof Error && 'reason' in error)
+    return `auth:${String((error as { reason: unknown }).reason)}`;
+  return error instanceof Error ? error.name : 'error';
 }

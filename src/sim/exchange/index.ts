@@ -4,8 +4,10 @@
  * for app developers and for Herald's tests. It imports nothing from Herald: it is the
  * independent peer that keeps Herald honest.
  */
+
 import type { AddressInfo } from 'node:net';
 import type { ClockOptions, ClockState } from '../clock.ts';
+import type { GraphFault, GraphFaultSpec } from './graph/faults.ts';
 import type { AppInfo, AppSpec, Attempt, GraphOptions, GraphSubscriptionInfo } from './graph/index.ts';
 import type { LogEntry } from './log.ts';
 import type { SubscriptionInfo } from './notifier.ts';
@@ -79,6 +81,9 @@ export interface GraphHandle {
     event: 'reauthorizationRequired' | 'subscriptionRemoved' | 'missed',
   ): Promise<unknown>;
   corruptNextSignature(id: string): GraphSubscriptionInfo;
+  /** The next matching Graph API requests are answered with an error (see GraphFaultSpec). */
+  fault(spec: GraphFaultSpec): GraphFault;
+  clearFaults(): void;
 }
 
 export interface ExchangeSimulator {
@@ -182,6 +187,8 @@ export async function startExchangeSimulator(
       attempts: (filter) => sim.graph.service.attempts(filter),
       lifecycle: (id, event) => sim.graph.service.lifecycle(id, event),
       corruptNextSignature: (id) => sim.graph.service.corruptNextSignature(id),
+      fault: (spec) => sim.graph.faults.add(spec),
+      clearFaults: () => sim.graph.faults.clear(),
     },
   };
 }
@@ -281,4 +288,8 @@ Graph control API
   POST   /sim/graph/subscriptions/{id}/corrupt-signature the next rich notification has a wrong dataSignature
   GET    /sim/graph/notifications[?subscriptionId=&kind=validation|change|lifecycle]
                                                          every attempt: status, attempt number, next retry
+  POST   /sim/graph/faults                               {status: 429|500|503|504, method?, path?, times?: 1,
+                                                         retryAfterSeconds?}: the next matching Graph API
+                                                         requests (path after /v1.0) get that error
+  GET    /sim/graph/faults, DELETE /sim/graph/faults     list, clear
 `;

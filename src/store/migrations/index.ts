@@ -9,6 +9,7 @@ import { providerTokens } from './0003_provider_tokens.ts';
 import { gatewayRules } from './0004_gateway_rules.ts';
 import { pki } from './0005_pki.ts';
 import { graph } from './0006_graph.ts';
+import { graphDeletions } from './0007_graph_deletions.ts';
 import type { DialectName } from './columns.ts';
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
@@ -19,6 +20,7 @@ export function migrationProvider(dialect: DialectName): MigrationProvider {
     '0004_gateway_rules': gatewayRules(dialect),
     '0005_pki': pki(dialect),
     '0006_graph': graph(dialect),
+    '0007_graph_deletions': graphDeletions(dialect),
   };
   return { getMigrations: async () => migrations };
 }

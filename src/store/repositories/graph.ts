@@ -1,7 +1,9 @@
 import type { Selectable } from 'kysely';
 import { conflictAs } from '../errors.ts';
-import type { GraphEncryptionKeysTable, GraphSubscriptionsTable } from '../schema.ts';
+import type { GraphDeletionsTable, GraphEncryptionKeysTable, GraphSubscriptionsTable } from '../schema.ts';
 import type {
+  GraphDeletion,
+  GraphDeletionRepository,
   GraphEncryptionKey,
   GraphEncryptionKeyRepository,
   GraphSubscriptionPatch,
@@ -202,4 +204,75 @@ export function graphEncryptionKeyRepository({ db, now }: RepositoryContext) {
       return Number(result.numUpdatedRows) > 0;
     },
   } satisfies GraphEncryptionKeyRepository;
+}
+
+function toDeletion(row: Selectable<GraphDeletionsTable>): GraphDeletion {
+  return {
+    subscriptionId: row.subscription_id,
+    tenantId: row.tenant_id,
+    attempts: Number(row.attempts),
+    nextAttemptAt: row.next_attempt_at,
+    expiresAt: row.expires_at,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+  };
+}
+
+export function graphDeletionRepository({ db, now }: RepositoryContext) {
+  return {
+    async add(task) {
+      await db
+        .insertInto('graph_deletions')
+        .values({
+          subscription_id: task.subscriptionId,
+          tenant_id: task.tenantId,
+          next_attempt_at: task.nextAttemptAt,
+          expires_at: task.expiresAt,
+          last_error: task.lastError ?? null,
+          created_at: now(),
+        })
+        .onConflict((oc) => oc.column('subscription_id').doNothing())
+        .execute();
+    },
+
+    async due(at: number, limit: number): Promise<GraphDeletion[]> {
+      const rows = await db
+        .selectFrom('graph_deletions')
+        .selectAll()
+        .where('next_attempt_at', '<=', at)
+        .orderBy('next_attempt_at')
+        .orderBy('subscription_id')
+        .limit(limit)
+        .execute();
+      return rows.map(toDeletion);
+    },
+
+    async retryLater(subscriptionId: string, nextAttemptAt: number, error: string): Promise<void> {
+      await db
+        .updateTable('graph_deletions')
+        .set((eb) => ({
+          attempts: eb('attempts', '+', 1),
+          next_attempt_at: nextAttemptAt,
+          last_error: error.slice(0, 500),
+        }))
+        .where('subscription_id', '=', subscriptionId)
+        .execute();
+    },
+
+    async remove(subscriptionId: string): Promise<boolean> {
+      const result = await db
+        .deleteFrom('graph_deletions')
+        .where('subscription_id', '=', subscriptionId)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
+
+    async count(): Promise<number> {
+      const row = await db
+        .selectFrom('graph_deletions')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+  } satisfies GraphDeletionRepository;
 }

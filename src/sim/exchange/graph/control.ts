@@ -2,6 +2,7 @@
 import type { Route } from '../control.ts';
 import { SimError } from '../store.ts';
 import type { AppSpec } from './entra.ts';
+import type { GraphFaultSpec } from './faults.ts';
 import type { GraphSim } from './index.ts';
 import type { Attempt } from './service.ts';
 
@@ -66,6 +67,21 @@ export function graphRoutes(graph: GraphSim, baseUrl: () => string): Route[] {
       method: 'POST',
       pattern: ['graph', 'subscriptions', ':id', 'corrupt-signature'],
       handler: ({ params }) => service.corruptNextSignature(params[0]!),
+    },
+    { method: 'GET', pattern: ['graph', 'faults'], handler: () => ({ faults: graph.faults.list() }) },
+    {
+      method: 'POST',
+      pattern: ['graph', 'faults'],
+      status: 201,
+      handler: ({ body }) => graph.faults.add(body as unknown as GraphFaultSpec),
+    },
+    {
+      method: 'DELETE',
+      pattern: ['graph', 'faults'],
+      handler: () => {
+        graph.faults.clear();
+        return { faults: [] };
+      },
     },
     {
       method: 'GET',

@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RingLog } from '../log.ts';
 import { EntraError, entraErrorBody, GraphError, graphErrorBody } from './errors.ts';
+import { GraphFaultError } from './faults.ts';
 import type { GraphSim } from './index.ts';
 import { parseUserPath } from './resources.ts';
 
@@ -96,6 +97,8 @@ export function graphHandler(graph: GraphSim, log: RingLog) {
       } else {
         const caller = await graph.entra.authenticate(req.headers.authorization);
         who = caller.kind === 'app' ? `app:${caller.appId}` : `user:${caller.email}`;
+        const fault = graph.faults.take(req.method ?? 'GET', path.replace(/^\/v1\.0/i, ''));
+        if (fault) throw new GraphFaultError(fault);
         const text = req.method === 'GET' || req.method === 'DELETE' ? '' : await readBody(req);
         const body = text.trim() ? parseJson(text) : {};
         const result = await route(
@@ -121,7 +124,9 @@ export function graphHandler(graph: GraphSim, log: RingLog) {
                 'WWW-Authenticate':
                   'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"',
               }
-            : {};
+            : error instanceof GraphFaultError && error.retryAfterSeconds !== undefined
+              ? { 'Retry-After': String(error.retryAfterSeconds) }
+              : {};
         send(res, status, graphErrorBody(error, graph.now(), headerOf(req, 'client-request-id')), headers);
       } else {
         status = 500;

@@ -11,10 +11,12 @@
  * - learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow and
  *   …/certificate-credentials (token endpoint, client assertions)
  */
+
 import type { SimClock } from '../../clock.ts';
 import type { RingLog } from '../log.ts';
 import type { Mailbox, MailboxStore } from '../store.ts';
 import { type AppSpec, Entra } from './entra.ts';
+import { GraphFaults } from './faults.ts';
 import { userId } from './resources.ts';
 import { type GraphLimits, GraphService } from './service.ts';
 
@@ -35,6 +37,8 @@ export interface GraphOptions extends Partial<GraphLimits> {
 export class GraphSim {
   readonly entra: Entra;
   readonly service: GraphService;
+  /** Errors the Graph API answers instead, for clients' retry paths. */
+  readonly faults = new GraphFaults();
   readonly #store: MailboxStore;
   readonly #clock: SimClock;
 
