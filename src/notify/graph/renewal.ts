@@ -11,7 +11,7 @@
  *   stays away); its next check-in with a fresh token renews or re-creates the subscription.
  *   A subscription whose expiration passes meanwhile is marked `expired`.
  * - the subscriptions of deleted registrations whose DELETE failed (graph_deletions): tried again
- *   (2, 4, 8… minutes, at most an hour) until deleted, or dropped once expired at Graph.
+ *   (1, 2, 4… minutes, at most an hour) until deleted, or dropped once expired at Graph.
  */
 
 import type { MasterKey } from '../../crypto/index.ts';

@@ -177,8 +177,8 @@ export class GraphSubscriptions {
   }
 
   /**
-   * Delete a subscription at Graph; failures are logged, not thrown (unregistering never waits on
-   * Graph). With the tenant's application, a failed DELETE is kept as a task the renewal job tries
+   * Delete a subscription at Graph; failures are logged, not thrown (unregistering never fails because
+   * of Graph). With the tenant's application, a failed DELETE is kept as a task the renewal job tries
    * again (graph_deletions) until it succeeds or the subscription has expired (`expiresAt`, default
    * the longest lifetime from now); a delegated token cannot be kept, so its subscription ends at its
    * expiration.
